@@ -1,0 +1,75 @@
+"""Small I/O helpers: atomic writes and gzip-aware text opening."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["atomic_write", "file_sha256", "open_text"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Write ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
+
+    If the body raises, the temporary file is removed and ``path`` is left untouched, so a
+    failed run never leaves a partial output file.
+
+    Parameters
+    ----------
+    path
+        Final destination.
+    mode
+        ``"w"`` (text) or ``"wb"`` (binary).
+    **kwargs
+        Passed to :func:`open` (e.g. ``encoding``, ``newline``).
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+    try:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def open_text(source: str | os.PathLike | IO[str]) -> IO[str]:
+    """Open a path (plain or ``.gz``), ``"-"`` for stdin, or pass a text handle through.
+
+    Gzip is recognised by its magic bytes, not only by the file name.
+    """
+    if hasattr(source, "read"):
+        return source  # type: ignore[return-value]
+    if str(source) == "-":
+        return sys.stdin
+    path = Path(source)
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def file_sha256(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file (used as a data fingerprint in checkpoints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,148 @@
+"""Checkpoints: ``model.safetensors`` (weights) plus ``config.json`` (everything else).
+
+Loading never executes code from the files: safetensors holds raw tensors only, and the JSON is
+plain data. A model is rebuilt from its config by the caller's builder, then the weights are
+loaded strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._io import atomic_write
+from .._versions import versions
+from ..errors import CheckpointError
+
+__all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "load_weights", "read_config",
+           "save_checkpoint"]
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+FORMAT = "bio_mtl.checkpoint/1"
+
+
+def save_checkpoint(directory: str | os.PathLike, model: nn.Module, *, kind: str,
+                    config: dict[str, Any], extra_tensors: dict[str, torch.Tensor] | None = None,
+                    **metadata: Any) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically each).
+
+    Parameters
+    ----------
+    directory
+        Output folder (created).
+    model
+        The module whose ``state_dict`` is saved (tied weights are handled by safetensors).
+    kind
+        What the checkpoint holds (``"mtl"``, ``"structure"``, ``"dosing"``, ``"expression"``);
+        checked on load so a dosing model is not loaded as a structure model.
+    config
+        Everything needed to rebuild the model (model config, task specs, label vocabularies).
+    extra_tensors
+        Optional non-module tensors (e.g. a weighting strategy's state), saved in
+        ``extra.safetensors``.
+    **metadata
+        More JSON-ready data: metrics, seed, training config, data fingerprints.
+    """
+    from safetensors.torch import save_file, save_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{WEIGHTS_NAME}.tmp"
+    save_model(model, str(tmp))
+    os.replace(tmp, directory / WEIGHTS_NAME)
+    if extra_tensors:
+        tmp = directory / ".extra.safetensors.tmp"
+        save_file({k: v.detach().contiguous().cpu() for k, v in extra_tensors.items()}, str(tmp))
+        os.replace(tmp, directory / "extra.safetensors")
+    doc = {"format": FORMAT, "kind": kind, "config": config, "versions": versions(), **metadata}
+    with atomic_write(directory / CONFIG_NAME) as handle:
+        json.dump(doc, handle, indent=2, sort_keys=False, default=_json_default)
+    return directory
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_config(directory: str | os.PathLike, *, kind: str | None = None) -> dict[str, Any]:
+    """Read and check ``config.json`` of a checkpoint directory.
+
+    Raises
+    ------
+    CheckpointError
+        If the directory or file is missing, not JSON, not a bio_mtl checkpoint, or of
+        another kind than ``kind``.
+    """
+    directory = Path(directory)
+    path = directory / CONFIG_NAME
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: not a checkpoint directory (expected a folder "
+                              f"holding {WEIGHTS_NAME} and {CONFIG_NAME})")
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no {CONFIG_NAME}; not a bio_mtl checkpoint")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt checkpoint config ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a bio_mtl checkpoint (format "
+                              f"{doc.get('format') if isinstance(doc, dict) else None!r}, "
+                              f"expected {FORMAT!r})")
+    if kind is not None and doc.get("kind") != kind:
+        raise CheckpointError(f"{directory}: holds a {doc.get('kind')!r} model, "
+                              f"not a {kind!r} model")
+    return doc
+
+
+def load_weights(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+    """Load ``model.safetensors`` from ``directory`` into ``model`` strictly.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing or corrupt, or its keys or shapes differ from the model's
+        (the message lists missing and unexpected keys).
+    """
+    from safetensors.torch import load_file
+
+    path = Path(directory) / WEIGHTS_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{Path(directory)}: no {WEIGHTS_NAME}")
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types on corrupt headers
+        raise CheckpointError(f"{path}: corrupt or foreign weights file ({exc})") from None
+    expected = model.state_dict()
+    # safetensors.save_model drops one name of each tied pair: accept names whose storage is
+    # shared with a saved one.
+    missing = [k for k in expected if k not in tensors and not _is_tied(model, k, tensors)]
+    unexpected = [k for k in tensors if k not in expected]
+    wrong = [f"{k} {tuple(tensors[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in tensors and tensors[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {', '.join(missing[:8])}")
+        if unexpected:
+            parts.append(f"unexpected keys: {', '.join(unexpected[:8])}")
+        if wrong:
+            parts.append(f"wrong shapes: {', '.join(wrong[:8])}")
+        raise CheckpointError(f"{path}: weights do not match the model ({'; '.join(parts)})")
+    model.load_state_dict(tensors, strict=False)
+    return model
+
+
+def _is_tied(model: nn.Module, key: str, tensors: dict[str, torch.Tensor]) -> bool:
+    state = model.state_dict(keep_vars=True)
+    ptr = state[key].data_ptr()
+    return any(k in tensors and v.data_ptr() == ptr for k, v in state.items() if k != key)

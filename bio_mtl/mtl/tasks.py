@@ -1,0 +1,273 @@
+"""Task specifications and their masked losses and metrics.
+
+A task is one prediction target: a sequence-level (one value per sample) or token-level (one
+value per residue / position) classification or regression. Labels may be missing: for
+classification a target below 0 (``-100``) is missing, for regression a NaN target is missing,
+and an explicit boolean ``mask`` (True = valid) can be given on top of either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+__all__ = ["KINDS", "LOSSES", "METRICS", "TaskSpec", "compute_loss", "compute_metrics",
+           "valid_mask"]
+
+KINDS = ("classification", "regression", "token_classification", "token_regression")
+LOSSES = ("auto", "cross_entropy", "mse", "l1", "huber", "bce")
+METRICS = ("auto", "accuracy", "macro_f1", "auroc", "mse", "mae", "pearson", "r2")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a multi-task model.
+
+    Parameters
+    ----------
+    name
+        Unique task name (``"ss8"``, ``"rsa"``, ``"warfarin"``).
+    kind
+        One of :data:`KINDS`.
+    n_outputs
+        Number of classes (classification) or output dimensions (regression, usually 1).
+    loss
+        One of :data:`LOSSES`; ``"auto"`` is cross-entropy for classification, MSE for regression.
+    metrics
+        Metric names from :data:`METRICS`; the first is the task's primary metric.
+        ``("auto",)`` is accuracy for classification and Pearson r for regression.
+    weight
+        Static loss weight (used by the ``"static"`` weighting strategy).
+    labels
+        Optional class names (stored in checkpoints so predictions can be decoded).
+    """
+
+    name: str
+    kind: str
+    n_outputs: int = 1
+    loss: str = "auto"
+    metrics: tuple[str, ...] = ("auto",)
+    weight: float = 1.0
+    labels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"task {self.name!r}: unknown kind {self.kind!r}; "
+                              f"choose one of {', '.join(KINDS)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"task {self.name!r}: unknown loss {self.loss!r}; "
+                              f"choose one of {', '.join(LOSSES)}")
+        for metric in self.metrics:
+            if metric not in METRICS:
+                raise ConfigError(f"task {self.name!r}: unknown metric {metric!r}; "
+                                  f"choose one of {', '.join(METRICS)}")
+        if self.n_outputs < 1 or (self.is_classification and self.n_outputs < 2
+                                  and self.loss != "bce"):
+            raise ConfigError(f"task {self.name!r}: n_outputs={self.n_outputs} is too small "
+                              "(classification needs at least 2 classes)")
+        if self.labels is not None and self.is_classification \
+                and len(self.labels) != self.n_outputs:
+            raise ConfigError(f"task {self.name!r}: {len(self.labels)} labels for "
+                              f"{self.n_outputs} classes")
+        if not math.isfinite(self.weight) or self.weight < 0:
+            raise ConfigError(f"task {self.name!r}: weight must be a finite number >= 0")
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether the task predicts classes."""
+        return self.kind.endswith("classification")
+
+    @property
+    def is_token_level(self) -> bool:
+        """Whether the task predicts one value per token (residue)."""
+        return self.kind.startswith("token_")
+
+    @property
+    def resolved_loss(self) -> str:
+        """The loss name with ``"auto"`` resolved."""
+        if self.loss != "auto":
+            return self.loss
+        return "cross_entropy" if self.is_classification else "mse"
+
+    @property
+    def resolved_metrics(self) -> tuple[str, ...]:
+        """Metric names with ``"auto"`` resolved (the first is primary)."""
+        auto = "accuracy" if self.is_classification else "pearson"
+        return tuple(auto if m == "auto" else m for m in self.metrics)
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger primary metric is better."""
+        return self.resolved_metrics[0] not in ("mse", "mae")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (round-trips through :meth:`from_dict`)."""
+        out = dataclasses.asdict(self)
+        out["metrics"] = list(self.metrics)
+        out["labels"] = None if self.labels is None else list(self.labels)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TaskSpec:
+        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"task {data.get('name', '?')!r}: unknown key(s) "
+                              f"{', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
+        data = dict(data)
+        if "metrics" in data:
+            metrics = data["metrics"]
+            data["metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+        if data.get("labels") is not None:
+            data["labels"] = tuple(data["labels"])
+        return cls(**data)
+
+
+def valid_mask(task: TaskSpec, target: torch.Tensor,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Boolean tensor of the positions that carry a label for ``task``.
+
+    The shape is the target's shape without a trailing regression dimension.
+    """
+    if task.is_classification and task.resolved_loss != "bce":
+        valid = target >= 0
+    else:
+        valid = ~torch.isnan(target)
+        if target.dim() > (2 if task.is_token_level else 1):
+            valid = valid.all(dim=-1)
+    if mask is not None:
+        valid = valid & mask.bool()
+    return valid
+
+
+def compute_loss(task: TaskSpec, pred: torch.Tensor, target: torch.Tensor,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean loss of ``task`` over the labelled positions (0 with a graph if none is labelled).
+
+    Parameters
+    ----------
+    task
+        The task.
+    pred
+        Model output: ``(N, C)`` / ``(N, L, C)`` logits for classification, ``(N,)``,
+        ``(N, D)``, ``(N, L)`` or ``(N, L, D)`` for regression.
+    target
+        Class indices (``-100`` = missing) or values (NaN = missing).
+    mask
+        Optional boolean validity mask of the target's (batch[, length]) shape.
+    """
+    valid = valid_mask(task, target, mask)
+    if not bool(valid.any()):
+        return pred.sum() * 0.0
+    loss = task.resolved_loss
+    if task.is_classification and loss == "cross_entropy":
+        return F.cross_entropy(pred[valid], target[valid].long())
+    p, t = pred[valid], target[valid].to(pred.dtype)
+    if p.dim() > t.dim():
+        p = p.squeeze(-1)
+    if loss == "mse":
+        return F.mse_loss(p, t)
+    if loss == "l1":
+        return F.l1_loss(p, t)
+    if loss == "huber":
+        return F.smooth_l1_loss(p, t, beta=0.1)
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(p, t)
+    raise ConfigError(f"task {task.name!r}: loss {loss!r} does not fit kind {task.kind!r}")
+
+
+def _pearson(y: np.ndarray, p: np.ndarray) -> float:
+    if len(y) < 2 or np.std(y) == 0 or np.std(p) == 0:
+        return float("nan")
+    return float(np.corrcoef(y, p)[0, 1])
+
+
+def _auroc(y: np.ndarray, score: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _macro_f1(y: np.ndarray, p: np.ndarray, n_classes: int) -> float:
+    scores = []
+    for c in range(n_classes):
+        tp = np.sum((p == c) & (y == c))
+        fp = np.sum((p == c) & (y != c))
+        fn = np.sum((p != c) & (y == c))
+        if tp + fp + fn == 0:
+            continue
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def compute_metrics(task: TaskSpec, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Metrics of ``task`` on already-masked, flattened predictions.
+
+    Parameters
+    ----------
+    task
+        The task.
+    pred
+        ``(n, C)`` logits or probabilities for classification; ``(n,)`` or ``(n, D)`` values for
+        regression. Only labelled positions.
+    target
+        ``(n,)`` class indices or ``(n,)`` / ``(n, D)`` values.
+
+    Returns
+    -------
+    dict
+        ``{metric_name: value}`` for each of the task's metrics (NaN where undefined).
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    target = np.asarray(target)
+    out: dict[str, float] = {}
+    for metric in task.resolved_metrics:
+        if len(target) == 0:
+            out[metric] = float("nan")
+            continue
+        if task.is_classification:
+            if task.resolved_loss == "bce":
+                score = pred.reshape(-1)
+                labels = (score > 0).astype(int)
+                y = target.reshape(-1).astype(int)
+            else:
+                score = pred[:, 1] - pred[:, 0] if pred.shape[1] == 2 else None
+                labels = pred.argmax(axis=1)
+                y = target.astype(int)
+            if metric == "accuracy":
+                out[metric] = float(np.mean(labels == y))
+            elif metric == "macro_f1":
+                out[metric] = _macro_f1(y, labels, max(task.n_outputs, 2))
+            elif metric == "auroc":
+                out[metric] = _auroc(y, score) if score is not None else float("nan")
+            else:
+                raise ConfigError(f"task {task.name!r}: metric {metric!r} needs a regression task")
+            continue
+        p = pred.reshape(len(pred), -1)
+        t = target.astype(np.float64).reshape(len(target), -1)
+        if metric == "mse":
+            out[metric] = float(np.mean((p - t) ** 2))
+        elif metric == "mae":
+            out[metric] = float(np.mean(np.abs(p - t)))
+        elif metric == "pearson":
+            out[metric] = float(np.nanmean([_pearson(t[:, j], p[:, j]) for j in range(t.shape[1])]))
+        elif metric == "r2":
+            ss_res = np.sum((t - p) ** 2, axis=0)
+            ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
+            out[metric] = float(np.mean(1 - ss_res / np.where(ss_tot == 0, np.nan, ss_tot)))
+        else:
+            raise ConfigError(f"task {task.name!r}: metric {metric!r} needs a classification task")
+    return out
