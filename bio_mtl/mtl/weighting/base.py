@@ -73,8 +73,13 @@ class WeightingStrategy(ABC):
     # -- the step -------------------------------------------------------------------------
     def backward(self, losses: dict[str, torch.Tensor], *,
                  shared_params: Sequence[torch.nn.Parameter], step: int = 0,
-                 epoch: int = 0) -> dict[str, float]:
-        """Backpropagate this step's losses; return the weights used (for logging)."""
+                 epoch: int = 0, counts: dict[str, int] | None = None) -> dict[str, float]:
+        """Backpropagate this step's losses; return the weights used (for logging).
+
+        ``counts`` is the number of labelled elements (samples or residues) per task in this
+        batch, for strategies that weight by sample count.
+        """
+        self.counts = counts or {}
         names = [n for n in self.task_names if n in losses]
         stacked = torch.stack([losses[n] for n in names])
         if not self.requires_task_grads:
