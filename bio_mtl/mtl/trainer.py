@@ -1,0 +1,407 @@
+"""The multi-task training loop: AdamW, warm-up then cosine decay, clipping, early stopping,
+per-task metrics every epoch, resumable checkpoints and DistributedDataParallel.
+
+A batch is a dict ``{"inputs": ..., "targets": {task: Tensor}, "masks": {task: Tensor},
+"forward_kwargs": {...}}``; ``masks`` and ``forward_kwargs`` are optional. Only tasks present in
+``targets`` contribute to a step's loss, so a batch may carry labels for a subset of tasks.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._progress import NullProgress, ProgressCallback
+from .._random import seed_everything
+from ..errors import ConfigError
+from .tasks import TaskSpec, compute_loss, compute_metrics, valid_mask
+from .trainer_state import load_state, save_state
+from .weighting import get_weighting
+
+__all__ = ["TrainConfig", "Trainer"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Parameters
+    ----------
+    epochs
+        Maximum number of passes over the training batches.
+    batch_size
+        Samples per batch (used by the data builders; the trainer takes batches as given).
+    lr, weight_decay
+        AdamW learning rate and decoupled weight decay.
+    warmup_steps
+        Linear warm-up steps; the learning rate then decays with a cosine to
+        ``min_lr_ratio * lr`` at the last step.
+    min_lr_ratio
+        Final learning rate as a fraction of ``lr``.
+    grad_clip
+        Maximum global gradient norm (``None`` = no clipping).
+    patience
+        Stop after this many epochs without improvement of ``monitor`` (``None`` = never).
+    monitor
+        ``"loss"`` (validation loss, lower is better) or ``"<task>/<metric>"``.
+    seed
+        Seeds Python, NumPy and torch at the start and at every epoch (``seed + epoch``), so a
+        resumed run repeats the data order and dropout of an uninterrupted one.
+    weighting, weighting_params
+        Loss-weighting strategy name from :data:`bio_mtl.mtl.WEIGHTINGS` and its parameters.
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    time_budget_s
+        Stop after the epoch during which this many seconds have passed (``None`` = no limit).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.05
+    grad_clip: float | None = 1.0
+    patience: int | None = None
+    monitor: str = "loss"
+    seed: int = 0
+    weighting: str = "equal"
+    weighting_params: dict = field(default_factory=dict)
+    device: str = "cpu"
+    time_budget_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("training: epochs and batch_size must be >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"training: lr must be a positive number, got {self.lr}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError("training: grad_clip must be > 0 or null")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"training: unknown key(s) {', '.join(unknown)}; valid keys: "
+                              f"{', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
+
+
+class Trainer:
+    """Train a multi-task model.
+
+    Parameters
+    ----------
+    model
+        A model whose forward returns ``{task: Tensor}`` and that offers
+        ``shared_parameters()`` (e.g. :class:`~bio_mtl.mtl.MultiTaskModel`).
+    tasks
+        The task specifications (names must match the model's outputs).
+    config
+        A :class:`TrainConfig`.
+    progress
+        Optional :class:`~bio_mtl._progress.ProgressCallback`.
+    log_path
+        Optional JSON-lines file that receives one metrics record per epoch.
+    checkpoint_dir
+        Optional folder for resumable state (``last/``); :meth:`fit` resumes from it.
+
+    Attributes
+    ----------
+    history_ : list of dict
+        One record per finished epoch (losses, weights, validation metrics, learning rate).
+    best_epoch_ : int
+        Epoch whose weights were restored at the end (by ``monitor``).
+    """
+
+    def __init__(self, model: nn.Module, tasks: Sequence[TaskSpec], config: TrainConfig, *,
+                 progress: ProgressCallback | None = None, log_path: str | Path | None = None,
+                 checkpoint_dir: str | Path | None = None) -> None:
+        self.model = model
+        self.tasks = {t.name: t for t in tasks}
+        self.config = config
+        self.progress = progress or NullProgress()
+        self.log_path = None if log_path is None else Path(log_path)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.device = torch.device(config.device)
+        self.weighting = get_weighting(config.weighting, list(self.tasks),
+                                       **config.weighting_params)
+        self._monitor_task, self._monitor_metric, self._higher = self._parse_monitor()
+
+    # -- setup --------------------------------------------------------------------------------
+    def _parse_monitor(self) -> tuple[str | None, str, bool]:
+        if self.config.monitor == "loss":
+            return None, "loss", False
+        task, _, metric = self.config.monitor.partition("/")
+        if task not in self.tasks or metric not in (*self.tasks[task].resolved_metrics, "loss"):
+            choices = ["loss"] + [f"{t.name}/{m}" for t in self.tasks.values()
+                                  for m in t.resolved_metrics]
+            raise ConfigError(f"training: unknown monitor {self.config.monitor!r}; choose one "
+                              f"of {', '.join(choices)}")
+        return task, metric, metric not in ("loss", "mse", "mae")
+
+    def _distributed(self) -> tuple[bool, int, int]:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return True, dist.get_rank(), dist.get_world_size()
+        return False, 0, 1
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        extra = self.weighting.parameters()
+        groups = [{"params": params}]
+        if extra:
+            groups.append({"params": extra, "weight_decay": 0.0})
+        return torch.optim.AdamW(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def _schedule(self, total_steps: int):
+        warm, floor = self.config.warmup_steps, self.config.min_lr_ratio
+
+        def factor(step: int) -> float:
+            if warm and step < warm:
+                return (step + 1) / warm
+            if total_steps <= warm:
+                return 1.0
+            progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return factor
+
+    # -- one step -----------------------------------------------------------------------------
+    def _losses(self, net: nn.Module, batch: dict) -> tuple[dict, dict]:
+        batch = _to_device(batch, self.device)
+        outputs = net(batch["inputs"], **batch.get("forward_kwargs", {}))
+        masks = batch.get("masks", {})
+        losses, counts = {}, {}
+        for name, target in batch["targets"].items():
+            task = self.tasks[name]
+            losses[name] = compute_loss(task, outputs[name], target, masks.get(name))
+            counts[name] = int(valid_mask(task, target, masks.get(name)).sum())
+        return losses, counts
+
+    def _step(self, net, optimizer, scheduler, batch, step: int, epoch: int,
+              distributed: bool) -> dict[str, float]:
+        optimizer.zero_grad(set_to_none=True)
+        losses, counts = self._losses(net, batch)
+        self.weighting.backward(losses, shared_params=self.model.shared_parameters(), step=step,
+                                epoch=epoch, counts=counts)
+        if distributed and self.weighting.requires_task_grads:
+            self._all_reduce_grads()
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        return {n: float(v.detach()) for n, v in losses.items()}
+
+    def _all_reduce_grads(self) -> None:
+        import torch.distributed as dist
+
+        world = dist.get_world_size()
+        for p in self.model.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, train_batches: Iterable[dict], val_batches: Iterable[dict] | None = None
+            ) -> Trainer:
+        """Train; return ``self``. Resumes from ``checkpoint_dir/last`` when it exists."""
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.model.to(self.device)
+        distributed, rank, world = self._distributed()
+        net = self._wrap(distributed)
+        optimizer = self._optimizer()
+        n_batches = self._count(train_batches, world)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, self._schedule(cfg.epochs * max(n_batches, 1)))
+        self.history_, self.best_epoch_ = [], -1
+        best_score, best_state, start_epoch, step, stale = None, None, 0, 0, 0
+        resumed = self._resume(optimizer, scheduler)
+        if resumed is not None:
+            start_epoch, step, best_score, best_state, stale = resumed
+        started = time.monotonic()
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_everything(cfg.seed + epoch)
+            if hasattr(train_batches, "set_epoch"):
+                train_batches.set_epoch(epoch)
+            net.train()
+            self.progress.start(n_batches or None, f"epoch {epoch + 1}/{cfg.epochs}")
+            sums: dict[str, list[float]] = {}
+            for i, batch in enumerate(train_batches):
+                if distributed and (i % world != rank or i >= n_batches * world):
+                    continue
+                for name, value in self._step(net, optimizer, scheduler, batch, step, epoch,
+                                              distributed).items():
+                    sums.setdefault(name, []).append(value)
+                step += 1
+                self.progress.advance(1)
+            self.progress.finish()
+            train_means = {n: float(np.mean(v)) for n, v in sums.items()}
+            self.weighting.epoch_end(train_means, epoch)
+            record = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
+                      "train_loss": float(sum(train_means.values()))}
+            record.update({f"train/{n}/loss": v for n, v in train_means.items()})
+            score = None
+            if val_batches is not None:
+                val = self.evaluate(val_batches)
+                record["val_loss"] = val["loss"]
+                for name in self.tasks:
+                    for metric, value in val.get(name, {}).items():
+                        record[f"val/{name}/{metric}"] = value
+                score = val["loss"] if self._monitor_task is None else \
+                    val[self._monitor_task][self._monitor_metric]
+            record["time_s"] = round(time.monotonic() - started, 3)
+            improved = score is not None and not math.isnan(score) and (
+                best_score is None or (score > best_score if self._higher else score < best_score))
+            if improved or val_batches is None:
+                best_score, stale, self.best_epoch_ = score, 0, epoch + 1
+                best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                stale += 1
+            self.history_.append(record)
+            if rank == 0:
+                self._log(record)
+            stop = (cfg.patience is not None and stale >= cfg.patience) or (
+                cfg.time_budget_s is not None and time.monotonic() - started > cfg.time_budget_s)
+            if rank == 0 and self.checkpoint_dir is not None:
+                self._save(optimizer, scheduler, epoch + 1, step, best_score, best_state, stale)
+            if stop:
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+            self.best_epoch_ = self.best_epoch_ if self.best_epoch_ > 0 else len(self.history_)
+        return self
+
+    def _wrap(self, distributed: bool) -> nn.Module:
+        if not distributed or self.weighting.requires_task_grads:
+            if distributed:  # same start on every replica; gradients are averaged by hand
+                import torch.distributed as dist
+
+                for t in self.model.state_dict().values():
+                    dist.broadcast(t, 0)
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(self.model, find_unused_parameters=True)
+
+    @staticmethod
+    def _count(batches: Iterable, world: int) -> int:
+        try:
+            return len(batches) // world  # type: ignore[arg-type]
+        except TypeError:
+            return 0
+
+    def _log(self, record: dict) -> None:
+        self.progress.log(record)
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    # -- resumable state ----------------------------------------------------------------------
+    def _save(self, optimizer, scheduler, epoch, step, best_score, best_state, stale) -> None:
+        save_state(self.checkpoint_dir / "last", {
+            "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "weighting": self.weighting.state_dict(),
+            "epoch": epoch, "step": step, "best_score": best_score, "best_state": best_state,
+            "stale": stale, "history": self.history_, "best_epoch": self.best_epoch_,
+            "config": self.config.to_dict(),
+        })
+
+    def _resume(self, optimizer, scheduler):
+        if self.checkpoint_dir is None:
+            return None
+        state = load_state(self.checkpoint_dir / "last")
+        if state is None:
+            return None
+        self.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        self.weighting.load_state_dict(state["weighting"])
+        self.history_, self.best_epoch_ = state["history"], state["best_epoch"]
+        return state["epoch"], state["step"], state["best_score"], state["best_state"], \
+            state["stale"]
+
+    # -- evaluation ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def evaluate(self, batches: Iterable[dict]) -> dict[str, Any]:
+        """Validation loss and per-task metrics over ``batches``.
+
+        Returns
+        -------
+        dict
+            ``{"loss": mean summed loss, task: {"loss": ..., metric: ...}}``; token-level
+            predictions are pooled over all labelled tokens.
+        """
+        self.model.eval()
+        preds: dict[str, list] = {n: [] for n in self.tasks}
+        targets: dict[str, list] = {n: [] for n in self.tasks}
+        loss_sum: dict[str, float] = {n: 0.0 for n in self.tasks}
+        loss_n: dict[str, int] = {n: 0 for n in self.tasks}
+        for batch in batches:
+            batch = _to_device(batch, self.device)
+            out = self.model(batch["inputs"], **batch.get("forward_kwargs", {}))
+            masks = batch.get("masks", {})
+            for name, target in batch["targets"].items():
+                task = self.tasks[name]
+                valid = valid_mask(task, target, masks.get(name))
+                n = int(valid.sum())
+                if n == 0:
+                    continue
+                loss_sum[name] += float(compute_loss(task, out[name], target,
+                                                     masks.get(name))) * n
+                loss_n[name] += n
+                preds[name].append(out[name][valid].float().cpu().numpy())
+                targets[name].append(target[valid].cpu().numpy())
+        result: dict[str, Any] = {}
+        total = 0.0
+        for name, task in self.tasks.items():
+            if loss_n[name] == 0:
+                continue
+            metrics = compute_metrics(task, np.concatenate(preds[name]),
+                                      np.concatenate(targets[name]))
+            metrics["loss"] = loss_sum[name] / loss_n[name]
+            total += metrics["loss"]
+            result[name] = metrics
+        result["loss"] = total
+        return result
+
+    @torch.inference_mode()
+    def predict(self, batches: Iterable[dict]) -> list[dict[str, torch.Tensor]]:
+        """Model outputs for every batch (eval mode, no gradients, on the CPU)."""
+        self.model.eval()
+        out = []
+        for batch in batches:
+            batch = _to_device(batch, self.device)
+            res = self.model(batch["inputs"], **batch.get("forward_kwargs", {}))
+            out.append({k: v.cpu() for k, v in res.items()})
+        return out
