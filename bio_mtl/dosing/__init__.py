@@ -1,1 +1,48 @@
-"""Placeholder; see the issue."""
+"""Pharmacogenomic dosing: genotypes, the IWPC cohort and algorithms, and DosingModel.
+
+Names are resolved lazily (PEP 562) so ``import bio_mtl.dosing`` does not import torch.
+
+References
+----------
+Klein TE et al. (IWPC). Estimation of the warfarin dose with clinical and pharmacogenetic
+data. N Engl J Med 2009;360:753-64. CPIC guidelines, https://cpicpgx.org.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+_EXPORTS = {
+    # genotype layer
+    "parse_genotype_string": "genotypes", "activity_score": "genotypes",
+    "phenotype": "genotypes", "PatientGenotype": "genotypes", "genotype_from_vcf": "vcf",
+    # cohort, features and published algorithms
+    "read_iwpc": "iwpc", "IWPCCohort": "iwpc", "iwpc_pharmacogenetic_dose": "iwpc",
+    "iwpc_clinical_dose": "iwpc", "impute_vkorc1": "iwpc", "tidy_patients": "features",
+    "feature_table": "features",
+    # models, intervals, evaluation
+    "DosingModel": "model", "PATHWAYS": "pathway", "conformal_quantile": "conformal",
+    "conformal_interval": "conformal", "cross_validate": "evaluate",
+    "evaluate_cohort": "evaluate", "simulate_cohort": "simulate", "SIM_DRUGS": "simulate",
+    "load_pretrained": "pretrained", "warfarin_iwpc_v1": "pretrained",
+    # metrics
+    "mae": "metrics", "pw20": "metrics", "r2": "metrics", "dose_metrics": "metrics",
+}
+
+# only names whose module is present (the genotype layer is developed alongside)
+__all__ = sorted(n for n, m in _EXPORTS.items()
+                 if importlib.util.find_spec(f"{__name__}.{m}") is not None)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,1 +1,30 @@
-"""Placeholder; see the issue."""
+"""Protein secondary structure (DSSP 3- and 8-state) and relative solvent accessibility.
+
+The public names are loaded lazily so ``import bio_mtl`` stays light (no torch at import time).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["StructureModelConfig", "StructurePrediction", "build_structure_model", "load_model",
+           "predict_structure", "q3", "q8", "read_chains", "read_sequences", "rsa_mae",
+           "rsa_pearson", "sov", "train_structure", "write_predictions"]
+
+_WHERE = {
+    "StructureModelConfig": "model", "build_structure_model": "model",
+    "StructurePrediction": "results", "load_model": "pretrained",
+    "predict_structure": "predict", "q3": "metrics", "q8": "metrics", "sov": "metrics",
+    "rsa_mae": "metrics", "rsa_pearson": "metrics", "read_chains": "data",
+    "read_sequences": "io", "write_predictions": "io", "train_structure": "train",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

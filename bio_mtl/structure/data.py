@@ -1,0 +1,296 @@
+"""Labelled chains for structure training: reading, per-task targets, splits and batching.
+
+The input format is the gzip-compressed JSON lines of the NetSurfP-2.0 / DSSP benchmark files,
+one record per chain: ``{"id", "seq", "ss8", "rsa", "mask"}`` (Klausen et al. 2019, Proteins
+87:520, doi:10.1002/prot.25674). Positions with mask ``'0'`` carry no label; ``rsa`` may be
+``null``. Every path comes from the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._io import open_text
+from .._random import hash_split
+from ..errors import InputError
+from .alphabet import PAD_INDEX, SS8, SS8_TO_SS3_INDEX, encode_sequence
+
+__all__ = ["CB513_OVERLAP_IDS", "Chain", "TokenBatches", "collate", "join_rsa", "read_chains",
+           "split_chains"]
+
+#: NetSurfP-2.0 training chains whose sequence equals a CB513 chain (see the data README);
+#: dropped from training by default so CB513 numbers stay clean.
+CB513_OVERLAP_IDS = frozenset({"netsurfp2_train_01077", "netsurfp2_train_01335"})
+
+_SS8_LOOKUP = {c: i for i, c in enumerate(SS8)}
+
+
+@dataclass
+class Chain:
+    """One labelled chain.
+
+    Attributes
+    ----------
+    id, seq
+        Identifier and sequence.
+    tokens
+        ``(L,)`` residue indices (:func:`~bio_mtl.structure.alphabet.encode_sequence`).
+    ss8
+        ``(L,)`` 8-state indices in ``GHIBESTC`` order, ``-100`` where unlabelled.
+    rsa
+        ``(L,)`` relative solvent accessibility, NaN where unlabelled.
+    """
+
+    id: str
+    seq: str
+    tokens: np.ndarray
+    ss8: np.ndarray
+    rsa: np.ndarray
+
+    @property
+    def ss3(self) -> np.ndarray:
+        """``(L,)`` 3-state indices (``HEC``), ``-100`` where unlabelled."""
+        out = np.full(len(self.ss8), -100, dtype=np.int64)
+        ok = self.ss8 >= 0
+        out[ok] = SS8_TO_SS3_INDEX[self.ss8[ok]]
+        return out
+
+    @property
+    def has_ss(self) -> bool:
+        """Whether any residue has an SS label."""
+        return bool((self.ss8 >= 0).any())
+
+    @property
+    def has_rsa(self) -> bool:
+        """Whether any residue has an RSA label."""
+        return bool(np.isfinite(self.rsa).any())
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+def _parse(rec: dict, path: str, line: int, use_ss: bool, use_rsa: bool) -> Chain:
+    rid = rec.get("id", f"line {line}")
+    for key in ("id", "seq", "ss8", "mask"):
+        if key not in rec:
+            raise InputError(f"missing field {key!r} (expected id, seq, ss8, rsa, mask)",
+                             path=path, record=rid)
+    seq, ss8, mask = rec["seq"], rec["ss8"], rec["mask"]
+    rsa = rec.get("rsa") or [None] * len(seq)
+    if not (len(seq) == len(ss8) == len(mask) == len(rsa)):
+        raise InputError(f"seq, ss8, rsa and mask lengths differ ({len(seq)}, {len(ss8)}, "
+                         f"{len(rsa)}, {len(mask)})", path=path, record=rid)
+    valid = np.frombuffer(mask.encode("ascii"), dtype=np.uint8) == ord("1")
+    try:
+        ss = np.array([_SS8_LOOKUP[c] for c in ss8], dtype=np.int64)
+    except KeyError as exc:
+        raise InputError(f"ss8 letter {exc.args[0]!r} is not one of {SS8}", path=path,
+                         record=rid) from None
+    ss[~valid] = -100
+    values = np.array([np.nan if v is None else float(v) for v in rsa], dtype=np.float32)
+    values[~valid] = np.nan
+    if not use_ss:
+        ss[:] = -100
+    if not use_rsa:
+        values[:] = np.nan
+    return Chain(str(rid), seq.upper(), encode_sequence(seq.upper()), ss, values)
+
+
+def read_chains(path: str | os.PathLike, *, use_ss: bool = True, use_rsa: bool = True,
+                exclude_ids: Iterable[str] = ()) -> list[Chain]:
+    """Read labelled chains from a (gzipped) JSON-lines file.
+
+    Parameters
+    ----------
+    path
+        File with one ``{"id", "seq", "ss8", "rsa", "mask"}`` object per line.
+    use_ss, use_rsa
+        Keep the SS8 / RSA labels (set one to ``False`` to train a single-task model).
+    exclude_ids
+        Chain ids to skip (e.g. :data:`CB513_OVERLAP_IDS`).
+
+    Raises
+    ------
+    InputError
+        If a line is not JSON or a record is malformed (names the file and the record).
+    """
+    skip = set(exclude_ids)
+    out = []
+    try:
+        handle = open_text(path)
+    except OSError as exc:
+        raise InputError(f"cannot read structure data ({exc.strerror})", path=path) from None
+    with handle:
+        for i, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"line {i} is not JSON ({exc.msg}); expected one record per "
+                                 "line", path=path) from None
+            if not isinstance(rec, dict):
+                raise InputError(f"line {i} is not a JSON object", path=path)
+            if rec.get("id") in skip:
+                continue
+            out.append(_parse(rec, str(path), i, use_ss, use_rsa))
+    if not out:
+        raise InputError("no records", path=path)
+    return out
+
+
+def join_rsa(ss_chains: list[Chain], rsa_chains: list[Chain]) -> tuple[list[Chain], list[Chain]]:
+    """Copy RSA labels onto SS chains with the same sequence.
+
+    Returns the SS chains (with RSA where a twin exists) and the RSA chains that had no twin, so
+    no sequence is trained twice.
+    """
+    by_seq = {c.seq: c for c in rsa_chains if c.has_rsa}
+    used = set()
+    for chain in ss_chains:
+        twin = by_seq.get(chain.seq)
+        if twin is not None:
+            chain.rsa = np.where(np.isfinite(twin.rsa), twin.rsa, chain.rsa).astype(np.float32)
+            used.add(twin.id)
+    return ss_chains, [c for c in rsa_chains if c.id not in used]
+
+
+def split_chains(chains: Sequence[Chain], fraction: float, *, salt: str = "bio_mtl"
+                 ) -> tuple[list[Chain], list[Chain]]:
+    """Deterministic (train, validation) split by a hash of each chain id."""
+    held = hash_split([c.id for c in chains], fraction, salt=salt)
+    return ([c for c, h in zip(chains, held, strict=True) if not h],
+            [c for c, h in zip(chains, held, strict=True) if h])
+
+
+def collate(chains: Sequence[Chain], tasks: Sequence[str] = ("ss8", "ss3", "rsa"),
+            *, crop: Sequence[tuple[int, int]] | None = None, embedder=None) -> dict:
+    """Pad chains into one trainer batch.
+
+    Returns ``{"inputs": (N, L) long, "targets": {task: (N, L)}, "forward_kwargs": {"mask":
+    (N, L) bool}, "ids": [...]}``; padding has token ``PAD_INDEX``, label ``-100`` / NaN.
+    With an ``embedder`` (``seqs -> [(L, D) arrays]``, e.g. ESM-2) the inputs are ``(N, L, D)``
+    features instead of tokens.
+    """
+    import torch
+
+    spans = crop or [(0, len(c)) for c in chains]
+    length = max(b - a for a, b in spans)
+    n = len(chains)
+    tokens = np.full((n, length), PAD_INDEX, dtype=np.int64)
+    ss8 = np.full((n, length), -100, dtype=np.int64)
+    rsa = np.full((n, length), np.nan, dtype=np.float32)
+    for i, (c, (a, b)) in enumerate(zip(chains, spans, strict=False)):
+        tokens[i, :b - a] = c.tokens[a:b]
+        ss8[i, :b - a] = c.ss8[a:b]
+        rsa[i, :b - a] = c.rsa[a:b]
+    ss3 = np.full_like(ss8, -100)
+    ok = ss8 >= 0
+    ss3[ok] = SS8_TO_SS3_INDEX[ss8[ok]]
+    all_targets = {"ss8": torch.from_numpy(ss8), "ss3": torch.from_numpy(ss3),
+                   "rsa": torch.from_numpy(rsa)}
+    inputs = torch.from_numpy(tokens)
+    mask = inputs != PAD_INDEX
+    if embedder is not None:
+        feats = embedder([c.seq[a:b] for c, (a, b) in zip(chains, spans, strict=False)])
+        inputs = torch.zeros(n, length, feats[0].shape[1])
+        for i, f in enumerate(feats):
+            inputs[i, :len(f)] = torch.as_tensor(np.asarray(f), dtype=torch.float32)
+    return {"inputs": inputs, "targets": {t: all_targets[t] for t in tasks},
+            "forward_kwargs": {"mask": mask}, "ids": [c.id for c in chains]}
+
+
+class TokenBatches:
+    """Length-bucketed batches holding at most ``batch_tokens`` padded residues each.
+
+    A re-iterable for the trainer. With ``shuffle`` the chains are re-drawn every epoch
+    (:meth:`set_epoch`): SS-only chains are subsampled to ``ss_fraction`` and RSA-labelled chains
+    repeated ``rsa_repeat`` times, so scarce RSA labels appear in every epoch; long chains are
+    randomly cropped to ``max_len``. Without ``shuffle`` the batches are fixed (validation).
+
+    Parameters
+    ----------
+    chains
+        Labelled chains.
+    batch_tokens
+        Maximum ``n_chains x padded_length`` per batch.
+    tasks
+        Targets to put in each batch.
+    shuffle, seed
+        Random epochs (seeded by ``seed + epoch``) or a fixed order.
+    ss_fraction, rsa_repeat
+        Per-epoch mixing of the SS-only and RSA-labelled chains (only with ``shuffle``).
+    max_len
+        Crop length for training chains (``None`` = no crop).
+    embedder
+        Optional ``seqs -> [(L, D) arrays]`` feature extractor (see :func:`collate`).
+    """
+
+    def __init__(self, chains: Sequence[Chain], *, batch_tokens: int = 8192,
+                 tasks: Sequence[str] = ("ss8", "ss3", "rsa"), shuffle: bool = False,
+                 seed: int = 0, ss_fraction: float = 1.0, rsa_repeat: int = 1,
+                 max_len: int | None = None, embedder=None) -> None:
+        self.embedder = embedder
+        self.chains = list(chains)
+        self.batch_tokens = int(batch_tokens)
+        self.tasks = tuple(tasks)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.ss_fraction = ss_fraction
+        self.rsa_repeat = max(1, int(rsa_repeat))
+        self.max_len = max_len
+        self.epoch = 0
+        self._plan = self._make_plan()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Re-draw the batches for ``epoch`` (called by the trainer)."""
+        if self.shuffle and epoch != self.epoch:
+            self.epoch = epoch
+            self._plan = self._make_plan()
+
+    def _make_plan(self) -> list[list[tuple[int, int, int]]]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        items = []
+        for i, c in enumerate(self.chains):
+            repeat = 1
+            if self.shuffle:
+                if c.has_rsa:
+                    repeat = self.rsa_repeat
+                elif rng.random() >= self.ss_fraction:
+                    continue
+            for _ in range(repeat):
+                a, b = 0, len(c)
+                if self.shuffle and self.max_len and b > self.max_len:
+                    a = int(rng.integers(0, b - self.max_len + 1))
+                    b = a + self.max_len
+                items.append((i, a, b))
+        lengths = np.array([b - a for _, a, b in items], dtype=np.float64)
+        noise = rng.uniform(0, 8, len(items)) if self.shuffle else np.zeros(len(items))
+        order = np.argsort(lengths + noise, kind="stable")
+        batches, current, longest = [], [], 0
+        for j in order:
+            n_len = max(longest, int(lengths[j]))
+            if current and n_len * (len(current) + 1) > self.batch_tokens:
+                batches.append(current)
+                current, n_len = [], int(lengths[j])
+            current.append(items[j])
+            longest = n_len
+        if current:
+            batches.append(current)
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def __len__(self) -> int:
+        return len(self._plan)
+
+    def __iter__(self) -> Iterator[dict]:
+        for plan in self._plan:
+            chains = [self.chains[i] for i, _, _ in plan]
+            yield collate(chains, self.tasks, crop=[(a, b) for _, a, b in plan],
+                          embedder=self.embedder)

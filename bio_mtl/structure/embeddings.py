@@ -1,0 +1,175 @@
+"""Optional ESM-2 per-residue features through fair-esm (Lin et al. 2023, Science 379:1123).
+
+Two ways in, kept apart so tests never touch the network:
+
+* a **name** (``esm2_t6_8M_UR50D``) goes through ``esm.pretrained``, i.e. a torch.hub download
+  into ``$TORCH_HOME/hub/checkpoints`` (cached after the first use);
+* a **path** to a local ``.pt`` file in fair-esm's checkpoint layout (``{"cfg": {"model": ...},
+  "model": state_dict}``) is read with ``torch.load(weights_only=True)``, so it cannot run code.
+
+An :class:`ESMEmbedder` wraps a loaded model (or one built in memory) and returns one ``(L, D)``
+array per sequence from a chosen layer, optionally cached on disk as safetensors keyed by a hash
+of model name, layer and sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+
+__all__ = ["ESMEmbedder", "load_esm"]
+
+_ESM_PREFIX = re.compile(r"^(encoder\.sentence_encoder\.|encoder\.)")
+
+
+def _load_local(path: Path):
+    import argparse
+
+    import esm
+    import torch
+
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            data = torch.load(str(path), map_location="cpu", weights_only=True)
+        cfg = data["cfg"]["model"]
+        get = (lambda k: cfg[k]) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
+        model = esm.model.esm2.ESM2(num_layers=get("encoder_layers"),
+                                    embed_dim=get("encoder_embed_dim"),
+                                    attention_heads=get("encoder_attention_heads"),
+                                    alphabet=esm.data.Alphabet.from_architecture("ESM-1b"),
+                                    token_dropout=get("token_dropout"))
+        state = {_ESM_PREFIX.sub("", k): v for k, v in data["model"].items()}
+    except Exception as exc:  # unpickling / layout errors of a foreign file
+        raise CheckpointError(f"{path}: not a loadable fair-esm ESM-2 checkpoint ({exc})"
+                              ) from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("contact_head.regression")]
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: ESM-2 weights do not match (missing: {missing[:5]}, "
+                              f"unexpected: {unexpected[:5]})")
+    return model, model.alphabet
+
+
+def load_esm(name_or_path: str | os.PathLike):
+    """Load an ESM-2 model and its alphabet.
+
+    Parameters
+    ----------
+    name_or_path
+        A fair-esm model name (downloaded through torch.hub on first use; honours
+        ``TORCH_HOME``) or a local checkpoint file in fair-esm's layout.
+
+    Returns
+    -------
+    (model, alphabet)
+        The model in eval mode.
+
+    Raises
+    ------
+    CheckpointError
+        Unknown name, failed download or unreadable file.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        model, alphabet = _load_local(path)
+    else:
+        import esm
+
+        name = str(name_or_path)
+        if not name.startswith("esm") or not hasattr(esm.pretrained, name):
+            raise CheckpointError(f"{name}: no such file and not a fair-esm model name (e.g. "
+                                  "esm2_t6_8M_UR50D)")
+        try:
+            model, alphabet = getattr(esm.pretrained, name)()
+        except Exception as exc:  # network or cache errors from torch.hub
+            raise CheckpointError(f"{name}: could not load ESM weights ({exc}); without network "
+                                  "access pass a local .pt file instead") from None
+    model.eval()
+    return model, alphabet
+
+
+class ESMEmbedder:
+    """Per-residue ESM representations as a callable ``seqs -> [array (L, D)]``.
+
+    Parameters
+    ----------
+    model, alphabet
+        An ``esm.model.esm2.ESM2`` (from :func:`load_esm` or built in memory) and its alphabet.
+    layer
+        Representation layer (default: the last).
+    name
+        Model name used in cache keys.
+    cache_dir
+        Optional folder of ``<sha256>.safetensors`` files, one per (name, layer, sequence).
+    batch_size
+        Sequences per forward pass.
+    """
+
+    def __init__(self, model, alphabet, *, layer: int | None = None, name: str = "esm",
+                 cache_dir: str | os.PathLike | None = None, batch_size: int = 8) -> None:
+        self.model = model.eval()
+        self.alphabet = alphabet
+        self.layer = model.num_layers if layer is None else int(layer)
+        self.name = name
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.batch_size = batch_size
+        #: What :meth:`from_pretrained` loaded (a name or path); recorded in trained models.
+        self.source: str | None = None
+        self._convert = alphabet.get_batch_converter()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs) -> ESMEmbedder:
+        """Load with :func:`load_esm` and wrap."""
+        model, alphabet = load_esm(name_or_path)
+        kwargs.setdefault("name", Path(str(name_or_path)).stem)
+        embedder = cls(model, alphabet, **kwargs)
+        embedder.source = str(name_or_path)
+        return embedder
+
+    @property
+    def dim(self) -> int:
+        """Feature width ``D``."""
+        return int(self.model.embed_dim)
+
+    def _key(self, seq: str) -> str:
+        return hashlib.sha256(f"{self.name}:{self.layer}:{seq}".encode()).hexdigest()
+
+    def _embed(self, seqs: Sequence[str]) -> list[np.ndarray]:
+        import torch
+
+        _, _, tokens = self._convert([(str(i), s) for i, s in enumerate(seqs)])
+        with torch.inference_mode():
+            out = self.model(tokens, repr_layers=[self.layer])["representations"][self.layer]
+        start = int(self.alphabet.prepend_bos)
+        return [out[i, start:start + len(s)].float().numpy().copy() for i, s in enumerate(seqs)]
+
+    def __call__(self, seqs: Sequence[str]) -> list[np.ndarray]:
+        """Embed ``seqs``; returns one ``(len(seq), dim)`` float32 array each."""
+        from safetensors.numpy import load_file, save_file
+
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        todo = []
+        for i, s in enumerate(seqs):
+            path = self.cache_dir / f"{self._key(s)}.safetensors" if self.cache_dir else None
+            if path is not None and path.is_file():
+                out[i] = load_file(str(path))["repr"]
+            else:
+                todo.append(i)
+        for b in range(0, len(todo), self.batch_size):
+            idx = todo[b:b + self.batch_size]
+            for i, arr in zip(idx, self._embed([seqs[i] for i in idx]), strict=False):
+                out[i] = arr
+                if self.cache_dir is not None:
+                    self.cache_dir.mkdir(parents=True, exist_ok=True)
+                    final = self.cache_dir / f"{self._key(seqs[i])}.safetensors"
+                    tmp = final.with_suffix(".tmp")
+                    save_file({"repr": arr}, str(tmp))
+                    os.replace(tmp, final)
+        return out  # type: ignore[return-value]

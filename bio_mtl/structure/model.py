@@ -1,0 +1,217 @@
+"""The structure network: residue embedding -> residual dilated CNN -> BiLSTM -> task heads.
+
+The architecture follows the CNN + bidirectional-RNN family of single-sequence and profile
+predictors (NetSurfP-2.0, Klausen et al. 2019, Proteins 87:520; SPOT-1D, Hanson et al. 2019,
+Bioinformatics 35:2403): convolutions capture local sequence windows, the BiLSTM long-range
+context, and hard parameter sharing (Caruana 1997, Machine Learning 28:41) feeds one shared
+representation to an 8-state, a 3-state and an RSA head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..mtl.model import MultiTaskModel
+from ..mtl.tasks import TaskSpec
+from .alphabet import PAD_INDEX, SS3, SS8
+
+__all__ = ["TASKS", "StructureEncoder", "StructureModelConfig", "build_structure_model",
+           "structure_tasks"]
+
+#: The per-residue tasks a structure model can carry.
+TASKS = {
+    "ss8": TaskSpec("ss8", "token_classification", 8, metrics=("accuracy", "macro_f1"),
+                    labels=tuple(SS8)),
+    "ss3": TaskSpec("ss3", "token_classification", 3, metrics=("accuracy", "macro_f1"),
+                    labels=tuple(SS3)),
+    "rsa": TaskSpec("rsa", "token_regression", 1, metrics=("pearson", "mae")),
+}
+
+
+def structure_tasks(names) -> list[TaskSpec]:
+    """The :class:`~bio_mtl.mtl.TaskSpec` of each named task (``ss8``, ``ss3``, ``rsa``)."""
+    return [TASKS[n] for n in names]
+
+
+@dataclass(frozen=True)
+class StructureModelConfig:
+    """Hyper-parameters of the structure network.
+
+    Parameters
+    ----------
+    tasks
+        Heads to build, a subset of ``("ss8", "ss3", "rsa")``.
+    input_dim
+        ``None`` for residue-index input (22 tokens: 20 amino acids, X, padding), or the width
+        of precomputed per-residue features (e.g. 320 for ESM-2 t6 8M).
+    embed_dim
+        Residue embedding (or feature projection) width.
+    conv_channels, conv_layers, kernel_size, dilations
+        Residual 1-D convolution blocks; ``dilations`` cycles over the blocks.
+    lstm_hidden, lstm_layers
+        Bidirectional LSTM size (``lstm_layers=0`` gives a pure CNN).
+    dropout
+        Dropout between blocks and before the heads.
+    ss3_source
+        ``"head"``: predict SS3 with its own head; ``"ss8"``: sum the SS8 probabilities
+        (G+H+I, E+B, S+T+C). Only affects prediction; the SS3 head is trained either way.
+    backbone
+        Name or file of the ESM-2 model whose features the model takes (``input_dim`` set);
+        recorded so prediction can rebuild the same features.
+    """
+
+    tasks: tuple[str, ...] = ("ss8", "ss3", "rsa")
+    input_dim: int | None = None
+    embed_dim: int = 64
+    conv_channels: int = 128
+    conv_layers: int = 3
+    kernel_size: int = 7
+    dilations: tuple[int, ...] = (1, 2, 4)
+    lstm_hidden: int = 128
+    lstm_layers: int = 2
+    dropout: float = 0.25
+    ss3_source: str = "head"
+    backbone: str | None = None
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.tasks if t not in TASKS]
+        if bad or not self.tasks:
+            raise ConfigError(f"structure model: unknown task(s) {bad or '(none)'}; choose from "
+                              f"{', '.join(TASKS)}")
+        if self.ss3_source not in ("head", "ss8"):
+            raise ConfigError(f"structure model: ss3_source {self.ss3_source!r} must be 'head' "
+                              "or 'ss8'")
+        if self.kernel_size % 2 == 0 or self.kernel_size < 1:
+            raise ConfigError("structure model: kernel_size must be odd")
+        if min(self.embed_dim, self.conv_channels) < 1 or self.conv_layers < 0 \
+                or self.lstm_layers < 0 or not self.dilations:
+            raise ConfigError("structure model: sizes must be positive")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError("structure model: dropout must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        out = dataclasses.asdict(self)
+        out["tasks"], out["dilations"] = list(self.tasks), list(self.dilations)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StructureModelConfig:
+        """Build from a dict; unknown keys raise :class:`ConfigError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"structure model: unknown key(s) {', '.join(unknown)}; valid "
+                              f"keys: {', '.join(sorted(known))}")
+        data = dict(data)
+        for key in ("tasks", "dilations"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+class _ConvBlock(nn.Module):
+    """Pre-norm residual block: LayerNorm -> Conv1d (dilated) -> GELU -> dropout, plus skip."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2),
+                              dilation=dilation)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x) * keep
+        h = self.conv(h.transpose(1, 2)).transpose(1, 2)
+        return x + self.drop(self.act(h))
+
+
+class StructureEncoder(nn.Module):
+    """Shared per-residue encoder: ``(N, L)`` tokens or ``(N, L, F)`` features -> ``(N, L, D)``."""
+
+    def __init__(self, config: StructureModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        if c.input_dim is None:
+            self.embed = nn.Embedding(PAD_INDEX + 1, c.embed_dim, padding_idx=PAD_INDEX)
+        else:
+            self.embed = nn.Linear(c.input_dim, c.embed_dim)
+        self.proj = nn.Linear(c.embed_dim, c.conv_channels)
+        self.blocks = nn.ModuleList(
+            _ConvBlock(c.conv_channels, c.kernel_size, c.dilations[i % len(c.dilations)],
+                       c.dropout) for i in range(c.conv_layers))
+        self.norm = nn.LayerNorm(c.conv_channels)
+        self.drop = nn.Dropout(c.dropout)
+        if c.lstm_layers:
+            self.lstm = nn.LSTM(c.conv_channels, c.lstm_hidden, num_layers=c.lstm_layers,
+                                batch_first=True, bidirectional=True,
+                                dropout=c.dropout if c.lstm_layers > 1 else 0.0)
+            self.out_dim = 2 * c.lstm_hidden
+        else:
+            self.lstm = None
+            self.out_dim = c.conv_channels
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode; ``mask`` (N, L) is True at real residues (default: all / non-padding)."""
+        if self.config.input_dim is None:
+            if mask is None:
+                mask = inputs != PAD_INDEX
+            x = self.embed(inputs)
+        else:
+            if mask is None:
+                mask = torch.ones(inputs.shape[:2], dtype=torch.bool, device=inputs.device)
+            x = self.embed(inputs.float())
+        keep = mask.unsqueeze(-1).to(x.dtype)
+        x = self.proj(x) * keep
+        for block in self.blocks:
+            x = block(x, keep) * keep
+        x = self.drop(self.norm(x)) * keep
+        if self.lstm is not None:
+            lengths = mask.sum(dim=1).clamp(min=1).cpu()
+            if bool((lengths == x.shape[1]).all()):
+                x, _ = self.lstm(x)
+            else:
+                packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                           enforce_sorted=False)
+                out, _ = self.lstm(packed)
+                x, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                        total_length=x.shape[1])
+            x = self.drop(x)
+        return x
+
+
+class _RSAHead(nn.Module):
+    """Linear -> sigmoid, so RSA stays in [0, 1]; output ``(N, L)``."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(x)).squeeze(-1)
+
+
+def build_structure_model(config: StructureModelConfig) -> MultiTaskModel:
+    """Build the multi-task structure model (untrained) for ``config``.
+
+    Examples
+    --------
+    >>> model = build_structure_model(StructureModelConfig(lstm_hidden=16, conv_channels=16))
+    >>> sorted(model.task_names)
+    ['rsa', 'ss3', 'ss8']
+    """
+    encoder = StructureEncoder(config)
+    dim = encoder.out_dim
+    heads: dict[str, nn.Module] = {}
+    for name in config.tasks:
+        heads[name] = _RSAHead(dim) if name == "rsa" else nn.Linear(dim, TASKS[name].n_outputs)
+    model = MultiTaskModel(encoder, heads)
+    model.structure_config = config
+    return model

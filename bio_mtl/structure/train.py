@@ -1,0 +1,228 @@
+"""Training recipe for structure models: data from user-given paths -> trained checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._io import file_sha256
+from .._progress import ProgressCallback
+from ..errors import InputError
+from .alphabet import SS8_TO_SS3_INDEX
+from .data import CB513_OVERLAP_IDS, Chain, TokenBatches, join_rsa, read_chains, split_chains
+from .model import StructureModelConfig, build_structure_model, structure_tasks
+
+__all__ = ["StructureTrainResult", "compare_ss3_sources", "save_structure_model",
+           "train_structure"]
+
+
+@dataclass
+class StructureTrainResult:
+    """What :func:`train_structure` returns.
+
+    Attributes
+    ----------
+    model
+        The trained model (best epoch by the monitored validation metric).
+    metrics
+        Validation metrics of that model, including the SS3 head versus SS8-derived comparison.
+    history
+        The trainer's per-epoch records.
+    """
+
+    model: object
+    metrics: dict
+    history: list
+
+
+def _paths(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+def _load(paths, *, use_ss, use_rsa, exclude) -> list[Chain]:
+    out: list[Chain] = []
+    for p in paths:
+        out.extend(read_chains(p, use_ss=use_ss, use_rsa=use_rsa, exclude_ids=exclude))
+    return out
+
+
+def compare_ss3_sources(model, batches) -> dict[str, float]:
+    """Q3 of the SS3 head and of SS3 derived from the SS8 probabilities, on ``batches``.
+
+    The derived prediction sums the SS8 probabilities per 3-state class (G+H+I, E+B, S+T+C).
+    """
+    import torch
+
+    right = {"head": 0, "ss8": 0}
+    total = 0
+    index = torch.from_numpy(SS8_TO_SS3_INDEX)
+    model.eval()
+    with torch.inference_mode():
+        for batch in batches:
+            out = model(batch["inputs"], **batch.get("forward_kwargs", {}))
+            target = batch["targets"]["ss3"]
+            valid = target >= 0
+            if "ss8" in out:
+                p8 = out["ss8"].softmax(-1)
+                p3 = torch.zeros(*p8.shape[:-1], 3).index_add_(-1, index, p8)
+                right["ss8"] += int((p3.argmax(-1) == target)[valid].sum())
+            if "ss3" in out:
+                right["head"] += int((out["ss3"].argmax(-1) == target)[valid].sum())
+            total += int(valid.sum())
+    return {f"q3_{k}": v / total for k, v in right.items()} if total else {}
+
+
+def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction: float = 0.05,
+                    rsa_val_fraction: float = 0.1,
+                    model_config: StructureModelConfig | None = None,
+                    train_config=None, seed: int | None = None, batch_tokens: int = 8192,
+                    max_len: int | None = 512, ss_fraction: float = 1.0, rsa_repeat: int = 1,
+                    max_ss_chains: int | None = None, exclude_ids=CB513_OVERLAP_IDS,
+                    out_dir: str | os.PathLike | None = None,
+                    checkpoint_dir: str | os.PathLike | None = None,
+                    log_path: str | os.PathLike | None = None,
+                    progress: ProgressCallback | None = None,
+                    embedder=None) -> StructureTrainResult:
+    """Train a structure model on labelled chains.
+
+    Parameters
+    ----------
+    train_paths
+        JSON-lines file(s) of SS8-labelled chains (e.g. NetSurfP-2.0 ``train.jsonl.gz``).
+    rsa_paths
+        File(s) of chains with RSA labels; their RSA is joined onto training chains with the
+        same sequence and the rest are trained as extra chains.
+    val_paths
+        Explicit validation file(s). Without them, a deterministic hash split holds out
+        ``val_fraction`` of the SS chains and ``rsa_val_fraction`` of the RSA chains.
+    model_config, train_config
+        :class:`StructureModelConfig` and :class:`bio_mtl.mtl.trainer.TrainConfig`.
+    seed
+        Overrides ``train_config.seed`` (seeds data order, initialisation and dropout).
+    batch_tokens, max_len, ss_fraction, rsa_repeat
+        Batching: padded residues per batch, training crop length, fraction of SS-only chains
+        drawn per epoch and repeats of the RSA chains per epoch (see :class:`TokenBatches`).
+    max_ss_chains
+        Use only the first ``max_ss_chains`` training chains of ``train_paths`` (after the split),
+        for small experiments.
+    exclude_ids
+        Ids never trained on (default: the two NetSurfP-2.0 chains identical to CB513 chains).
+    out_dir
+        If given, the final checkpoint is written there (``kind="structure"``).
+    checkpoint_dir
+        Resumable per-epoch trainer state (a re-run resumes).
+    log_path, progress
+        Per-epoch JSON-lines log and a progress callback.
+    embedder
+        Optional per-residue feature extractor (e.g. :class:`~bio_mtl.structure.embeddings.
+        ESMEmbedder`); the model's ``input_dim`` is set to its ``dim``. Its identity is not
+        saved with the model: pass the same backbone when predicting.
+    """
+    import torch
+
+    from ..mtl.trainer import TrainConfig, Trainer
+
+    mcfg = model_config or StructureModelConfig()
+    if embedder is not None:
+        mcfg = dataclasses.replace(mcfg, input_dim=int(embedder.dim),
+                                   backbone=getattr(embedder, "source", None) or mcfg.backbone)
+    tcfg = train_config or TrainConfig(monitor="ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
+    if seed is not None:
+        tcfg = dataclasses.replace(tcfg, seed=seed)
+    use_ss = any(t in mcfg.tasks for t in ("ss8", "ss3"))
+    use_rsa = "rsa" in mcfg.tasks
+    train_files, rsa_files, val_files = _paths(train_paths), _paths(rsa_paths), _paths(val_paths)
+    if not train_files and not rsa_files:
+        raise InputError("no training data given (pass --train and/or --rsa-train)")
+    exclude = set(exclude_ids or ())
+    # All labels are read and joined first, so single-task and multi-task runs see the same
+    # chains and the same validation split; labels of absent tasks are dropped afterwards.
+    ss_chains = _load(train_files, use_ss=True, use_rsa=True, exclude=exclude)
+    rsa_chains = _load(rsa_files, use_ss=True, use_rsa=True, exclude=exclude)
+    ss_chains, rsa_chains = join_rsa(ss_chains, rsa_chains)
+    if val_files:
+        ss_train, rsa_train = ss_chains, rsa_chains
+        val = _load(val_files, use_ss=True, use_rsa=True, exclude=())
+    else:
+        ss_train, ss_val = split_chains(ss_chains, val_fraction)
+        rsa_train, rsa_val = split_chains(rsa_chains, rsa_val_fraction)
+        val = ss_val + rsa_val
+    if max_ss_chains is not None:
+        ss_train = ss_train[:max_ss_chains]
+    tasks = structure_tasks(mcfg.tasks)
+
+    def keep_labels(c: Chain) -> Chain:
+        return Chain(c.id, c.seq, c.tokens, c.ss8 if use_ss else np.full_like(c.ss8, -100),
+                     c.rsa if use_rsa else np.full_like(c.rsa, np.nan))
+
+    ss_train, rsa_train, val = ([keep_labels(c) for c in x] for x in (ss_train, rsa_train, val))
+
+    def labelled(c: Chain) -> bool:
+        return (use_ss and c.has_ss) or (use_rsa and c.has_rsa)
+
+    train = [c for c in ss_train + rsa_train if labelled(c)]
+    val = [c for c in val if labelled(c)]
+    if not train:
+        raise InputError("no training chain carries a label for the model's tasks "
+                         f"({', '.join(mcfg.tasks)})", path=", ".join(train_files + rsa_files))
+    train_batches = TokenBatches(train, batch_tokens=batch_tokens, tasks=mcfg.tasks, shuffle=True,
+                                 seed=tcfg.seed, ss_fraction=ss_fraction, rsa_repeat=rsa_repeat,
+                                 max_len=max_len, embedder=embedder)
+    val_batches = TokenBatches(val, batch_tokens=batch_tokens, tasks=mcfg.tasks,
+                               embedder=embedder) if val else None
+    if val_batches is not None:
+        val_batches = list(val_batches)
+    from .._random import seed_everything
+
+    seed_everything(tcfg.seed)
+    model = build_structure_model(mcfg)
+    trainer = Trainer(model, tasks, tcfg, progress=progress, log_path=log_path,
+                      checkpoint_dir=checkpoint_dir)
+    trainer.fit(train_batches, val_batches)
+    metrics: dict = {}
+    if val_batches:
+        metrics = trainer.evaluate(val_batches)
+        if "ss3" in mcfg.tasks:
+            metrics["ss3_source"] = compare_ss3_sources(model, val_batches)
+            if "ss8" in mcfg.tasks:
+                best = max(metrics["ss3_source"], key=metrics["ss3_source"].get)
+                mcfg = dataclasses.replace(mcfg, ss3_source=best.removeprefix("q3_"))
+                model.structure_config = mcfg
+    metrics["n_train_chains"], metrics["n_val_chains"] = len(train), len(val)
+    metrics["best_epoch"] = trainer.best_epoch_
+    if out_dir is not None:
+        save_structure_model(model, out_dir, train_config=tcfg.to_dict(), seed=tcfg.seed,
+                             data=[_fingerprint(p) for p in train_files + rsa_files + val_files],
+                             metrics=metrics, history=trainer.history_,
+                             batching={"batch_tokens": batch_tokens, "max_len": max_len,
+                                       "ss_fraction": ss_fraction, "rsa_repeat": rsa_repeat,
+                                       "val_fraction": val_fraction,
+                                       "rsa_val_fraction": rsa_val_fraction,
+                                       "max_ss_chains": max_ss_chains,
+                                       "exclude_ids": sorted(exclude)},
+                             torch_threads=torch.get_num_threads())
+    return StructureTrainResult(model, metrics, trainer.history_)
+
+
+def _fingerprint(path: str) -> dict:
+    p = Path(path)
+    return {"path": p.name, "sha256": file_sha256(p) if p.is_file() else None}
+
+
+def save_structure_model(model, directory, **metadata) -> Path:
+    """Save a structure model as a ``kind="structure"`` checkpoint (safetensors + JSON)."""
+    from ..mtl.checkpoint import save_checkpoint
+
+    cfg: StructureModelConfig = model.structure_config
+    tasks = [t.to_dict() for t in structure_tasks(cfg.tasks)]
+    return save_checkpoint(directory, model, kind="structure",
+                           config={"model": cfg.to_dict(), "tasks": tasks}, **metadata)
+

@@ -1,0 +1,99 @@
+"""``biomtl predict-structure``: SS3/SS8 and RSA for the sequences of a FASTA file."""
+
+from __future__ import annotations
+
+import click
+
+#: Without -o, at most this many sequences / residues are shown as a per-residue table.
+_TABLE_MAX_SEQS = 10
+_TABLE_MAX_RESIDUES = 3000
+_FORMATS = ("tsv", "csv", "json", "fasta")
+
+
+def _guess_format(output: str | None, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    if output:
+        name = output.lower().removesuffix(".gz")
+        for ext, f in ((".csv", "csv"), (".json", "json"), (".fasta", "fasta"), (".fa", "fasta"),
+                       (".faa", "fasta")):
+            if name.endswith(ext):
+                return f
+    return "tsv"
+
+
+@click.command("predict-structure")
+@click.argument("sequences", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Output file (format from --format or the extension; default TSV).")
+@click.option("--format", "fmt", type=click.Choice(_FORMATS), default=None,
+              help="Output format: per-residue TSV/CSV, JSON, or SS FASTA.")
+@click.option("--summary", is_flag=True,
+              help="One line per sequence (length, helix/strand/coil fractions, mean RSA).")
+@click.option("--model", "model_name", default=None, metavar="DIR|NAME",
+              help="Checkpoint directory or shipped model name (default: the shipped model).")
+@click.option("--backbone", default=None, metavar="NAME|PATH",
+              help="ESM-2 model (e.g. esm2_t6_8M_UR50D or a local .pt) for models trained on "
+                   "ESM features.")
+@click.option("--batch-tokens", type=click.IntRange(min=64), default=16384, show_default=True,
+              help="Residues per forward pass (memory grows with it).")
+@click.option("--unknown-residue", type=click.Choice(["x", "error"]), default="x",
+              show_default=True, help="Non-standard letters: read as X, or stop with an error.")
+@click.pass_context
+def predict_structure(ctx: click.Context, sequences: str, output: str | None, fmt: str | None,
+                      summary: bool, model_name: str | None, backbone: str | None,
+                      batch_tokens: int, unknown_residue: str) -> None:
+    """Predict secondary structure (SS3, SS8) and relative solvent accessibility.
+
+    SEQUENCES is a FASTA file (plain or gzipped), or - for stdin.
+
+    \b
+    Example:
+      biomtl predict-structure data/examples/proteins.fasta
+      biomtl predict-structure proteome.fasta -o ss.tsv
+      biomtl predict-structure seqs.fa -o ss.json --summary
+      biomtl predict-structure seqs.fa -o ss.fasta --model runs/my_model
+    """
+    from ..errors import ConfigError
+    from ..structure.io import format_table, read_sequences, write_predictions
+    from ..structure.predict import predict_structure as predict
+    from ..structure.pretrained import load_model
+    from .console import RichProgress
+
+    records = read_sequences(sequences, unknown=unknown_residue)
+    n_res = sum(len(seq) for _, seq in records)
+    model = load_model(model_name)
+    config = model.structure_config
+    embedder = None
+    if config.input_dim is not None:
+        from ..structure.embeddings import ESMEmbedder
+
+        name = backbone or config.backbone
+        if name is None:
+            raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
+        embedder = ESMEmbedder.from_pretrained(name)
+    elif backbone is not None:
+        raise ConfigError("--backbone needs a model trained on ESM features; the chosen model "
+                          "reads residues directly (drop --backbone)")
+    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+    progress = RichProgress(enabled=not quiet and n_res > 50_000)
+    predictions = predict(records, model, batch_tokens=batch_tokens, embedder=embedder,
+                          progress=progress)
+    if output is not None:
+        write_predictions(predictions, output, fmt=_guess_format(output, fmt), summary=summary)
+        if not quiet:
+            click.echo(f"wrote {len(predictions)} predictions ({n_res} residues) to {output}",
+                       err=True)
+        return
+    if summary or len(records) > _TABLE_MAX_SEQS or n_res > _TABLE_MAX_RESIDUES:
+        rows = [p.summary() for p in predictions]
+        columns = ["id", "length", "helix", "strand", "coil", "mean_rsa"]
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
+                                 for c in columns))
+        if not summary and not quiet:
+            click.echo(f"{len(records)} sequences: showing one summary line each; use -o FILE "
+                       "for per-residue predictions", err=True)
+        return
+    click.echo(format_table(predictions))

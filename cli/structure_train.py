@@ -1,0 +1,163 @@
+"""``biomtl train-structure`` and ``biomtl evaluate-structure``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+_DATA_KEYS = ("batch_tokens", "max_len", "ss_fraction", "rsa_repeat", "val_fraction",
+              "rsa_val_fraction", "max_ss_chains")
+
+
+def _read_yaml(path: str) -> dict:
+    import yaml
+
+    from ..errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read YAML config ({exc})".replace("\n", " ")) from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: config must be a mapping with model/training/data sections")
+    unknown = sorted(set(doc) - {"model", "training", "data"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; valid: model, "
+                          "training, data")
+    bad = sorted(set(doc.get("data") or {}) - set(_DATA_KEYS))
+    if bad:
+        raise ConfigError(f"{path}: unknown data key(s) {', '.join(bad)}; valid: "
+                          f"{', '.join(_DATA_KEYS)}")
+    return doc
+
+
+@click.command("train-structure")
+@click.option("--train", "train_paths", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="SS8-labelled chains (JSON lines, .gz ok); repeatable.")
+@click.option("--rsa-train", "rsa_paths", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="RSA-labelled chains; RSA is joined onto --train chains of the same sequence.")
+@click.option("--val", "val_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Validation chains (default: a deterministic hash split of the training data).")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=None,
+              help="Fraction of --train chains held out for validation [default: 0.05].")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder for the model (model.safetensors + config.json).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML with model:, training: and data: sections.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None)
+@click.option("--weighting", default=None, help="Loss-weighting strategy (e.g. equal).")
+@click.option("--tasks", default=None, help="Comma-separated subset of ss8,ss3,rsa.")
+@click.pass_context
+def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_dir, config_path,
+                    seed, epochs, weighting, tasks) -> None:
+    """Train a structure model (SS8, SS3, RSA) on labelled chains.
+
+    Input files hold one JSON object per line: {"id", "seq", "ss8", "rsa", "mask"}.
+
+    \b
+    Example:
+      biomtl train-structure --train data/train.jsonl.gz \\
+          --rsa-train data/rsa_train.jsonl.gz --out runs/ss --epochs 20 --seed 1
+    """
+    import dataclasses
+
+    from ..errors import ConfigError, InputError
+    from ..mtl.trainer import TrainConfig
+    from ..structure.model import StructureModelConfig
+    from ..structure.train import train_structure as train
+    from .console import RichProgress
+
+    if not train_paths and not rsa_paths:
+        raise InputError("no training data: pass --train and/or --rsa-train")
+    if val_paths and val_fraction is not None:
+        raise ConfigError("give either --val or --val-fraction, not both")
+    doc = _read_yaml(config_path) if config_path else {}
+    mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
+    if tasks:
+        mcfg = dataclasses.replace(mcfg, tasks=tuple(t.strip() for t in tasks.split(",")))
+    training = dict(doc.get("training") or {})
+    training.setdefault("monitor", "ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
+    if epochs is not None:
+        training["epochs"] = epochs
+    if weighting is not None:
+        training["weighting"] = weighting
+    training["seed"] = seed
+    tcfg = TrainConfig.from_dict(training)
+    from ..mtl.weighting import get_weighting
+
+    get_weighting(tcfg.weighting, list(mcfg.tasks), **tcfg.weighting_params)
+    data = dict(doc.get("data") or {})
+    if val_fraction is not None:
+        data["val_fraction"] = val_fraction
+    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+    result = train(list(train_paths), rsa_paths=list(rsa_paths), val_paths=list(val_paths),
+                   model_config=mcfg, train_config=tcfg, out_dir=out_dir,
+                   checkpoint_dir=f"{out_dir}/state", log_path=f"{out_dir}/train_log.jsonl",
+                   progress=RichProgress(enabled=not quiet), **data)
+    if not quiet:
+        m = result.metrics
+        parts = [f"{t} {k}={m[t][k]:.4f}" for t in ("ss8", "ss3", "rsa") if t in m
+                 for k in ("accuracy", "pearson", "mae") if k in m[t]]
+        click.echo(f"saved model to {out_dir} (best epoch {m.get('best_epoch')}); validation: "
+                   + ", ".join(parts), err=True)
+
+
+@click.command("evaluate-structure")
+@click.option("--model", "model_name", default=None, metavar="DIR|NAME",
+              help="Checkpoint directory or shipped model name (default: the shipped model).")
+@click.argument("data", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write all metrics as JSON.")
+@click.option("--markdown", type=click.Path(dir_okay=False), default=None,
+              help="Write a Markdown table.")
+@click.option("--batch-tokens", type=click.IntRange(min=64), default=16384, show_default=True)
+@click.option("--backbone", default=None, metavar="NAME|PATH",
+              help="ESM-2 model for models trained on ESM features.")
+def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbone) -> None:
+    """Score a structure model on labelled chains: Q3, Q8, per-class P/R/F1, SOV, RSA r/MAE.
+
+    Each DATA file (JSON lines like the training data) is scored on its own, every record with
+    its own mask.
+
+    \b
+    Example:
+      biomtl evaluate-structure --model runs/ss data/cb513.jsonl.gz \\
+          data/casp_fm_rsa.jsonl.gz -o metrics.json --markdown metrics.md
+    """
+    from pathlib import Path
+
+    from .._io import atomic_write
+    from ..structure.data import read_chains
+    from ..structure.metrics import metrics_markdown, score_predictions
+    from ..structure.predict import predict_structure
+    from ..structure.pretrained import load_model
+
+    sets = {Path(p).name.removesuffix(".gz").removesuffix(".jsonl"): read_chains(p) for p in data}
+    model = load_model(model_name)
+    embedder = None
+    if model.structure_config.input_dim is not None:
+        from ..errors import ConfigError
+        from ..structure.embeddings import ESMEmbedder
+
+        name = backbone or model.structure_config.backbone
+        if name is None:
+            raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
+        embedder = ESMEmbedder.from_pretrained(name)
+    results = {}
+    for name, chains in sets.items():
+        preds = predict_structure([(c.id, c.seq) for c in chains], model,
+                                  batch_tokens=batch_tokens, embedder=embedder)
+        results[name] = score_predictions(preds, chains)
+    table = metrics_markdown(results)
+    if output:
+        with atomic_write(output) as handle:
+            json.dump(results, handle, indent=2)
+    if markdown:
+        with atomic_write(markdown) as handle:
+            handle.write(table)
+    click.echo(table)

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from bio_mtl.dosing.model import DosingModel
+from bio_mtl.dosing.simulate import simulate_cohort
+from bio_mtl.errors import NotFittedError
+
+FAST = {"epochs": 40, "batch_size": 256}
+
+
+def test_fit_save_load_roundtrip_and_cpic_order(tmp_path):
+    sim = simulate_cohort({"warfarin": 300, "celecoxib": 300}, seed=0)
+    model = DosingModel(seed=0, **FAST).fit(sim)
+    assert model.get_params()["epochs"] == 40 and model.drugs_ == ["warfarin", "celecoxib"]
+    model.save(tmp_path / "m")
+    again = DosingModel.load(tmp_path / "m")
+    np.testing.assert_allclose(again.predict(sim), model.predict(sim), rtol=1e-6)
+    # CPIC order *1/*1 > *1/*2 > *1/*3 > *2/*3 > *3/*3 for learned CYP2C9 clearance
+    probe = sim.iloc[[0] * 5].copy()
+    probe["cyp2c9"] = ["*1/*1", "*1/*2", "*1/*3", "*2/*3", "*3/*3"]
+    probe[["amiodarone", "inducer", "cyp2c19_inhibitor"]] = 0
+    act = model.pathway_activity(probe)["CYP2C9 clearance"].to_numpy()
+    assert act[0] == pytest.approx(1.0) and np.all(np.diff(act) < 0)
+    assert spearmanr(act, [2, 1.5, 1, 0.5, 0])[0] == pytest.approx(1.0)
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        DosingModel().predict(simulate_cohort({"warfarin": 2}))
+
+
+def test_add_drug_keeps_earlier_predictions():
+    sim = simulate_cohort({"warfarin": 300, "phenytoin": 300}, seed=1)
+    new = simulate_cohort({"celecoxib": 150}, seed=2)
+    model = DosingModel(seed=0, **FAST).fit(sim)
+    before = model.predict(sim)
+    model.add_drug(new)  # frozen pathway layer: earlier heads cannot move
+    np.testing.assert_allclose(model.predict(sim), before, rtol=1e-6)
+    model2 = DosingModel(seed=0, **FAST).fit(sim)
+    model2.add_drug(simulate_cohort({"voriconazole": 150}, seed=3), rehearsal=sim,
+                    finetune_pathways=True)
+    # with fine-tuned pathways + rehearsal: stated tolerance 5 % median relative change
+    rel = np.abs(model2.predict(sim) / before - 1)
+    assert np.median(rel) < 0.05
+    assert model2.drugs_ == ["warfarin", "phenytoin", "voriconazole"]

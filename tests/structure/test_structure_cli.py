@@ -1,0 +1,159 @@
+"""CLI: train-structure, evaluate-structure and predict-structure through CliRunner."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bio_mtl.cli.main import cli
+
+
+def toy_records(n, seed, *, with_rsa, prefix):
+    """Chains whose labels are a function of the residue (as in test_structure_train)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        seq = "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), int(rng.integers(20, 60))))
+        ss8 = "".join("H" if a in "AELMQKR" else "E" for a in seq)
+        rsa = [0.8 if a in "KDE" else 0.1 for a in seq] if with_rsa else [None] * len(seq)
+        out.append({"id": f"{prefix}_{i:03d}", "seq": seq, "ss8": ss8, "rsa": rsa,
+                    "mask": "0" + "1" * (len(seq) - 1)})
+    return out
+
+
+def write_jsonl(path, records):
+    with gzip.open(path, "wt") as handle:
+        for r in records:
+            handle.write(json.dumps(r) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    train = write_jsonl(tmp / "train.jsonl.gz", toy_records(60, 11, with_rsa=False, prefix="t"))
+    rsa = write_jsonl(tmp / "rsa.jsonl.gz", toy_records(30, 12, with_rsa=True, prefix="r"))
+    write_jsonl(tmp / "test.jsonl.gz", toy_records(10, 13, with_rsa=True, prefix="x"))
+    cfg = tmp / "cfg.yaml"
+    cfg.write_text("model:\n  embed_dim: 8\n  conv_channels: 8\n  conv_layers: 1\n"
+                   "  kernel_size: 3\n  dilations: [1]\n  lstm_layers: 0\n  dropout: 0.0\n"
+                   "training:\n  lr: 0.01\ndata:\n  batch_tokens: 800\n")
+    result = CliRunner().invoke(cli, ["train-structure", "--train", str(train), "--rsa-train",
+                                      str(rsa), "--out", str(tmp / "model"), "--config", str(cfg),
+                                      "--epochs", "2", "--seed", "3", "--val-fraction", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert "saved model to" in result.output
+    return tmp
+
+
+def test_train_writes_checkpoint_with_seed_and_history(trained):
+    doc = json.loads((trained / "model" / "config.json").read_text())
+    assert doc["kind"] == "structure"
+    assert doc["seed"] == 3
+    assert len(doc["history"]) == 2
+    assert doc["config"]["model"]["conv_channels"] == 8
+    assert (trained / "model" / "model.safetensors").is_file()
+
+
+def test_train_usage_errors(trained, tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(cli, ["train-structure", "--out", str(tmp_path / "m")])
+    assert r.exit_code == 3
+    assert "no training data" in r.output
+    r = runner.invoke(cli, ["train-structure", "--train", str(trained / "train.jsonl.gz"),
+                            "--val", str(trained / "test.jsonl.gz"), "--val-fraction", "0.1",
+                            "--out", str(tmp_path / "m")])
+    assert r.exit_code == 4
+    assert "either --val or --val-fraction" in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modle: {}\n")
+    r = runner.invoke(cli, ["train-structure", "--train", str(trained / "train.jsonl.gz"),
+                            "--config", str(bad), "--out", str(tmp_path / "m")])
+    assert r.exit_code == 4
+    assert "unknown section(s) modle" in r.output
+    assert not (tmp_path / "m").exists()
+    r = runner.invoke(cli, ["train-structure", "--help"])
+    assert r.exit_code == 0
+    assert "Example:" in r.output
+
+
+def test_evaluate_matches_library_scores(trained, tmp_path):
+    from bio_mtl.structure.data import read_chains
+    from bio_mtl.structure.metrics import score_predictions
+    from bio_mtl.structure.predict import predict_structure
+    from bio_mtl.structure.pretrained import load_model
+
+    r = CliRunner().invoke(cli, ["evaluate-structure", "--model", str(trained / "model"),
+                                 str(trained / "test.jsonl.gz"), "-o", str(tmp_path / "m.json"),
+                                 "--markdown", str(tmp_path / "m.md")])
+    assert r.exit_code == 0, r.output
+    got = json.loads((tmp_path / "m.json").read_text())["test"]
+    chains = read_chains(trained / "test.jsonl.gz")
+    model = load_model(trained / "model")
+    want = score_predictions(predict_structure([(c.id, c.seq) for c in chains], model), chains)
+    assert got["q3"] == pytest.approx(want["q3"])
+    assert got["q8"] == pytest.approx(want["q8"])
+    assert got["n_residues_ss"] == sum(int((c.ss8 >= 0).sum()) for c in chains)
+    assert np.isfinite(got["rsa_pearson"])
+    assert "sov3" in got
+    assert (tmp_path / "m.md").read_text().startswith("| data | chains | Q3 %")
+
+
+def test_corrupt_checkpoint_exits_4_and_writes_nothing(trained, tmp_path):
+    import shutil
+
+    shutil.copytree(trained / "model", tmp_path / "broken")
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"\x00" * 20)
+    r = CliRunner().invoke(cli, ["evaluate-structure", "--model", str(tmp_path / "broken"),
+                                 str(trained / "test.jsonl.gz"), "-o", str(tmp_path / "m.json")])
+    assert r.exit_code == 4
+    assert "corrupt" in r.output
+    assert not (tmp_path / "m.json").exists()
+    r = CliRunner().invoke(cli, ["evaluate-structure", "--model", str(tmp_path / "none"),
+                                 str(trained / "test.jsonl.gz")])
+    assert r.exit_code == 4
+    assert "no such model directory" in r.output
+
+
+FASTA = ">ubq\nMQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG\n" \
+        ">mel\nGIGAVLKVLTTGLPALISWIKRKRQQ\n"
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "json", "fasta"])
+def test_predict_formats(trained, tmp_path, fmt):
+    pytest.importorskip("bio_mtl.structure.io")
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(FASTA)
+    out = tmp_path / f"out.{fmt}"
+    r = CliRunner().invoke(cli, ["predict-structure", str(fasta), "--model",
+                                 str(trained / "model"), "-o", str(out), "--format", fmt])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "ubq" in text
+    assert "mel" in text
+
+
+def test_predict_table_and_errors(trained, tmp_path):
+    pytest.importorskip("bio_mtl.structure.io")
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(FASTA)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model")])
+    assert r.exit_code == 0, r.output
+    assert ("ubq" in r.output and "MQIFV" in r.output.replace("\n", "").replace(" ", "")) or \
+        "ubq" in r.output
+    r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model"),
+                            "--backbone", "esm2_t6_8M_UR50D", "-o", str(tmp_path / "o.tsv")])
+    assert r.exit_code == 4
+    assert "drop --backbone" in r.output
+    assert not (tmp_path / "o.tsv").exists()
+    (tmp_path / "bad.fasta").write_text(">x\nMK1T\n")
+    r = runner.invoke(cli, ["predict-structure", str(tmp_path / "bad.fasta"), "--model",
+                            str(trained / "model"), "-o", str(tmp_path / "o.tsv")])
+    assert r.exit_code == 3
+    assert not (tmp_path / "o.tsv").exists()
+    r = runner.invoke(cli, ["predict-structure", "--help"])
+    assert r.exit_code == 0
+    assert "Example:" in r.output

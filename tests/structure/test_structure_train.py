@@ -1,0 +1,151 @@
+"""Data reading, RSA join, splits, batching and a tiny end-to-end training run."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from bio_mtl.errors import InputError
+from bio_mtl.mtl.trainer import TrainConfig
+from bio_mtl.structure.data import TokenBatches, join_rsa, read_chains, split_chains
+from bio_mtl.structure.model import StructureModelConfig
+from bio_mtl.structure.pretrained import load_model
+from bio_mtl.structure.train import train_structure
+
+HELIX = set("AELMQKR")
+
+
+def toy_records(n, seed, *, with_rsa, prefix):
+    """Chains whose labels are a function of the residue: learnable by a 1-residue model."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        seq = "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), int(rng.integers(20, 60))))
+        ss8 = "".join("H" if a in HELIX else "E" for a in seq)
+        rsa = [0.8 if a in "KDE" else 0.1 for a in seq] if with_rsa else [None] * len(seq)
+        mask = "0" + "1" * (len(seq) - 1)
+        out.append({"id": f"{prefix}_{i:03d}", "seq": seq, "ss8": ss8, "rsa": rsa, "mask": mask})
+    return out
+
+
+def write_jsonl(path, records):
+    with gzip.open(path, "wt") as handle:
+        for r in records:
+            handle.write(json.dumps(r) + "\n")
+    return path
+
+
+def test_read_chains_targets_and_masks(tmp_path):
+    rec = {"id": "a", "seq": "ACDX", "ss8": "GHBC", "rsa": [0.1, None, 0.3, 0.4], "mask": "1101"}
+    path = write_jsonl(tmp_path / "a.jsonl.gz", [rec])
+    (chain,) = read_chains(path)
+    assert chain.tokens.tolist() == [0, 1, 2, 20]
+    assert chain.ss8.tolist() == [0, 1, -100, 7]
+    assert chain.ss3.tolist() == [0, 0, -100, 2]
+    assert np.isnan(chain.rsa[[1, 2]]).all()
+    assert chain.rsa[3] == pytest.approx(0.4)
+    assert read_chains(path, exclude_ids={"b"})[0].id == "a"
+    (no_rsa,) = read_chains(path, use_rsa=False)
+    assert not no_rsa.has_rsa
+    assert no_rsa.has_ss
+
+
+def test_read_chains_errors_name_file_and_record(tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl.gz",
+                      [{"id": "r1", "seq": "AC", "ss8": "H", "rsa": None, "mask": "11"}])
+    with pytest.raises(InputError, match=r"bad.jsonl.gz: record 'r1': seq, ss8, rsa and mask"):
+        read_chains(bad)
+    letter = write_jsonl(tmp_path / "l.jsonl.gz",
+                         [{"id": "r2", "seq": "AC", "ss8": "HQ", "rsa": None, "mask": "11"}])
+    with pytest.raises(InputError, match="ss8 letter 'Q'"):
+        read_chains(letter)
+    (tmp_path / "t.jsonl").write_text("{not json\n")
+    with pytest.raises(InputError, match="line 1 is not JSON"):
+        read_chains(tmp_path / "t.jsonl")
+
+
+def test_join_rsa_copies_labels_by_sequence(tmp_path):
+    ss = read_chains(write_jsonl(tmp_path / "s.gz", [
+        {"id": "s1", "seq": "ACD", "ss8": "HHH", "rsa": None, "mask": "111"},
+        {"id": "s2", "seq": "KLM", "ss8": "EEE", "rsa": None, "mask": "111"}]))
+    rsa = read_chains(write_jsonl(tmp_path / "r.gz", [
+        {"id": "r1", "seq": "ACD", "ss8": "HHH", "rsa": [0.5, None, 0.2], "mask": "111"},
+        {"id": "r2", "seq": "WWW", "ss8": "CCC", "rsa": [0.1, 0.2, 0.3], "mask": "111"}]))
+    joined, rest = join_rsa(ss, rsa)
+    assert joined[0].rsa[0] == pytest.approx(0.5)
+    assert np.isnan(joined[0].rsa[1])
+    assert not joined[1].has_rsa
+    assert [c.id for c in rest] == ["r2"]
+
+
+def test_split_is_deterministic_and_order_free(tmp_path):
+    chains = read_chains(write_jsonl(tmp_path / "t.gz", toy_records(200, 0, with_rsa=False,
+                                                                    prefix="c")))
+    tr, va = split_chains(chains, 0.1)
+    _tr2, va2 = split_chains(chains[::-1], 0.1)
+    assert sorted(c.id for c in va) == sorted(c.id for c in va2)
+    assert 5 <= len(va) <= 40
+    assert len(tr) + len(va) == 200
+
+
+def test_token_batches_respect_budget_and_mix(tmp_path):
+    ss = read_chains(write_jsonl(tmp_path / "s.gz", toy_records(60, 1, with_rsa=False,
+                                                                prefix="s")))
+    rsa = read_chains(write_jsonl(tmp_path / "r.gz", toy_records(10, 2, with_rsa=True,
+                                                                 prefix="r")))
+    batches = TokenBatches(ss + rsa, batch_tokens=200, shuffle=True, seed=3, ss_fraction=0.5,
+                           rsa_repeat=3, max_len=40)
+    ids = []
+    for b in batches:
+        n, length = b["inputs"].shape
+        assert n * length <= 200
+        assert length <= 40
+        assert b["forward_kwargs"]["mask"].sum() == (b["inputs"] != 21).sum()
+        ids += b["ids"]
+    assert sum(i.startswith("r_") for i in ids) == 30  # every RSA chain three times
+    assert 15 <= sum(i.startswith("s_") for i in ids) <= 45  # about half the SS chains
+    first = [b["ids"] for b in batches]
+    batches.set_epoch(1)
+    assert [b["ids"] for b in batches] != first
+
+
+def test_train_structure_learns_a_residue_rule(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl.gz", toy_records(120, 4, with_rsa=False,
+                                                                 prefix="t"))
+    rsa = write_jsonl(tmp_path / "rsa.jsonl.gz", toy_records(60, 5, with_rsa=True, prefix="r"))
+    config = StructureModelConfig(embed_dim=16, conv_channels=16, conv_layers=1, kernel_size=3,
+                                  dilations=(1,), lstm_layers=0, dropout=0.0)
+    result = train_structure(train, rsa_paths=rsa, model_config=config,
+                             train_config=TrainConfig(epochs=12, lr=1e-2, monitor="loss"),
+                             val_fraction=0.2, rsa_val_fraction=0.2, batch_tokens=600, seed=0,
+                             out_dir=tmp_path / "model", checkpoint_dir=tmp_path / "state")
+    m = result.metrics
+    assert m["ss8"]["accuracy"] > 0.95
+    assert m["ss3"]["accuracy"] > 0.95
+    assert m["rsa"]["pearson"] > 0.9
+    assert set(m["ss3_source"]) == {"q3_head", "q3_ss8"}
+    model = load_model(tmp_path / "model")
+    info = model.checkpoint_info
+    assert info["kind"] == "structure"
+    assert info["seed"] == 0
+    assert [d["path"] for d in info["data"]] == ["train.jsonl.gz", "rsa.jsonl.gz"]
+    assert len(info["data"][0]["sha256"]) == 64
+    assert info["metrics"]["n_train_chains"] == m["n_train_chains"]
+    assert model.structure_config.ss3_source in ("head", "ss8")
+    assert (tmp_path / "state" / "last").is_dir()
+
+
+def test_rsa_only_model_ignores_ss_only_chains(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl.gz", toy_records(20, 6, with_rsa=False,
+                                                                 prefix="t"))
+    rsa = write_jsonl(tmp_path / "rsa.jsonl.gz", toy_records(30, 7, with_rsa=True, prefix="r"))
+    config = StructureModelConfig(tasks=("rsa",), embed_dim=8, conv_channels=8, conv_layers=1,
+                                  kernel_size=3, dilations=(1,), lstm_layers=0, dropout=0.0)
+    result = train_structure(train, rsa_paths=rsa, model_config=config,
+                             train_config=TrainConfig(epochs=1), rsa_val_fraction=0.2,
+                             batch_tokens=600)
+    n_rsa_train = 30 - result.metrics["n_val_chains"]
+    assert result.metrics["n_train_chains"] == n_rsa_train
+    assert set(result.metrics) >= {"rsa", "loss"}
+    assert "ss8" not in result.metrics
