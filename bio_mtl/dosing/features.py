@@ -25,6 +25,7 @@ metabolizer's activity score of 2). An unknown genotype is an explicit 0 count p
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -48,8 +49,6 @@ _ANCESTRY = {"white": "white", "european": "white", "caucasian": "white", "asian
              "east asian": "asian", "black": "black", "african": "black",
              "african american": "black", "black or african american": "black",
              "other": "other", "unknown": "other", "mixed": "other", "missing": "other", "": "other"}
-_VK = {"G/G": 0.0, "A/G": 1.0, "G/A": 1.0, "A/A": 2.0}
-_F2 = {"C/C": 0.0, "C/T": 1.0, "T/C": 1.0, "T/T": 2.0}
 
 
 def _blank(value) -> bool:
@@ -151,14 +150,38 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
     return out
 
 
-def _star_counts(diplotype: str) -> tuple[float, float]:
-    alleles = diplotype.replace(" ", "").split("/")
-    return float(sum(a == "*2" for a in alleles)), float(sum(a == "*3" for a in alleles))
+_GENE_COLUMNS = (("cyp2c9", "CYP2C9"), ("vkorc1", "VKORC1"), ("cyp4f2", "CYP4F2"),
+                 ("cyp2c19", "CYP2C19"))
+_FEATURE_KEYS = {"cyp2c9_activity": "CYP2C9_activity", "cyp2c9_star2": "CYP2C9_star2_count",
+                 "cyp2c9_star3": "CYP2C9_star3_count", "vkorc1_a": "VKORC1_1639A_count",
+                 "cyp4f2_t": "CYP4F2_rs2108622_T_count", "cyp2c19_activity": "CYP2C19_activity"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str):
+    from .genotypes import parse_genotype_string
+
+    return parse_genotype_string(text)
+
+
+def _row_genotype(rec: dict):
+    """The row's PatientGenotype (from ``genotype`` and/or per-gene columns), or None."""
+    given = rec.get("genotype")
+    if hasattr(given, "features"):
+        return given
+    parts = [] if _blank(given) else [str(given)]
+    parts += [f"{gene}={rec[col]}" for col, gene in _GENE_COLUMNS if not _blank(rec.get(col))]
+    return _parse("; ".join(parts)) if parts else None
 
 
 def genetic_values(frame: pd.DataFrame, *, path: object = None
                    ) -> tuple[pd.DataFrame, list[list[str]]]:
     """Numeric genotype values per row, with warnings.
+
+    The ``genotype`` column (a :class:`~bio_mtl.dosing.genotypes.PatientGenotype` or a string
+    in the ``--genotype`` syntax) and the per-gene columns (``cyp2c9`` diplotype, ``vkorc1``
+    -1639 genotype, ``cyp4f2`` rs2108622 genotype or diplotype, ``cyp2c19`` diplotype) are
+    parsed together by :func:`~bio_mtl.dosing.genotypes.parse_genotype_string`.
 
     Parameters
     ----------
@@ -178,54 +201,21 @@ def genetic_values(frame: pd.DataFrame, *, path: object = None
     UnknownAlleleError
         An allele, gene or rsID the genotype tables do not define (the message names the row).
     """
-    from .genotypes import activity_score, parse_genotype_string
-
-    cols = ("cyp2c9_activity", "cyp2c9_star2", "cyp2c9_star3", "vkorc1_a", "cyp4f2_t",
-            "cyp2c19_activity")
     rows, warnings = [], []
     for i, rec in enumerate(frame.to_dict("records")):
-        vals = dict.fromkeys(cols, np.nan)
-        warn: list[str] = []
         try:
-            given = rec.get("genotype")
-            if hasattr(given, "features") or not _blank(given):
-                geno = given if hasattr(given, "features") else parse_genotype_string(str(given))
-                feats = geno.features()
-                vals.update(cyp2c9_activity=feats.get("CYP2C9_activity", np.nan),
-                            cyp2c9_star2=feats.get("CYP2C9_star2_count", np.nan),
-                            cyp2c9_star3=feats.get("CYP2C9_star3_count", np.nan),
-                            vkorc1_a=feats.get("VKORC1_1639A_count", np.nan),
-                            cyp4f2_t=feats.get("CYP4F2_rs2108622_T_count", np.nan),
-                            cyp2c19_activity=feats.get("CYP2C19_activity", np.nan))
-                warn.extend(str(w) for w in geno.warnings)
-            if not _blank(rec.get("cyp2c9")):
-                vals["cyp2c9_star2"], vals["cyp2c9_star3"] = _star_counts(rec["cyp2c9"])
-                vals["cyp2c9_activity"] = activity_score("CYP2C9", rec["cyp2c9"])
-            if not _blank(rec.get("vkorc1")):
-                vals["vkorc1_a"] = _genotype_count(rec["vkorc1"], _VK, "VKORC1 -1639")
-            if not _blank(rec.get("cyp4f2")):
-                vals["cyp4f2_t"] = _genotype_count(rec["cyp4f2"], _F2, "CYP4F2 rs2108622")
-            if not _blank(rec.get("cyp2c19")):
-                vals["cyp2c19_activity"] = activity_score("CYP2C19", rec["cyp2c19"])
+            geno = _row_genotype(rec)
         except InputError as exc:
             raise type(exc)(exc.problem, path=path or exc.path, record=f"row {i + 1}") from None
-        vals = {k: (np.nan if v is None else float(v)) for k, v in vals.items()}
-        for gene, key in (("CYP2C9", "cyp2c9_activity"), ("VKORC1", "vkorc1_a")):
-            if math.isnan(vals[key]):
-                warn.append(f"{gene} genotype unknown (modelled as 'unknown')")
-        rows.append(vals)
-        warnings.append(warn)
-    return pd.DataFrame(rows, columns=list(cols), index=frame.index), warnings
-
-
-def _genotype_count(value: str, table: dict[str, float], name: str) -> float:
-    from ..errors import UnknownAlleleError
-
-    key = str(value).strip().upper().replace(" ", "")
-    if key not in table:
-        raise UnknownAlleleError(f"{name} genotype {value!r} is not one of "
-                                 f"{', '.join(sorted(table))}")
-    return table[key]
+        if geno is None:
+            rows.append(dict.fromkeys(_FEATURE_KEYS, np.nan))
+            warnings.append(["not genotyped (modelled as unknown): CYP2C9, CYP2C19, VKORC1, "
+                             "CYP4F2"])
+            continue
+        feats = geno.features()
+        rows.append({k: float(feats[v]) for k, v in _FEATURE_KEYS.items()})
+        warnings.append([str(w) for w in geno.warnings])
+    return pd.DataFrame(rows, columns=list(_FEATURE_KEYS), index=frame.index), warnings
 
 
 def feature_table(frame: pd.DataFrame, *, path: object = None

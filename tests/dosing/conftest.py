@@ -1,81 +1,57 @@
-"""Fixtures for the dosing tests.
-
-``genotype_layer``: the real ``bio_mtl.dosing.genotypes`` when it is importable; otherwise a
-tiny stand-in with the same API (CPIC CYP2C9 activity values *1 = 1, *2 = 0.5, *3 = 0) so the
-model/CLI tests can run while the genotype layer is being written.
-"""
+"""Fixtures for the dosing tests: small real VCF files (plain, gzip and BGZF)."""
 
 from __future__ import annotations
 
-import math
-import sys
-import types
+import gzip
+import struct
+import zlib
 
 import pytest
 
-
-def _stand_in() -> types.ModuleType:
-    from bio_mtl.errors import UnknownAlleleError
-
-    mod = types.ModuleType("bio_mtl.dosing.genotypes")
-    table = {"CYP2C9": {"*1": 1.0, "*2": 0.5, "*3": 0.0, "*5": 0.0, "*6": 0.0, "*8": 0.5,
-                        "*11": 0.5, "*13": 0.0},
-             "CYP2C19": {"*1": 1.0, "*2": 0.0, "*3": 0.0, "*17": 1.5}}
-
-    def activity_score(gene, diplotype):
-        alleles = diplotype.replace(" ", "").split("/")
-        for a in alleles:
-            if a not in table.get(gene, {}):
-                raise UnknownAlleleError(f"{gene} allele {a!r} is not defined")
-        return sum(table[gene][a] for a in alleles)
-
-    def phenotype(gene, score):
-        return "normal metabolizer" if score >= 2 else "intermediate metabolizer" \
-            if score >= 1 else "poor metabolizer"
-
-    class PatientGenotype:
-        def __init__(self):
-            self.diplotypes, self.variants, self.activity, self.phenotypes = {}, {}, {}, {}
-            self.warnings = []
-            self._f = dict.fromkeys(["CYP2C9_activity", "CYP2C9_star2_count",
-                                     "CYP2C9_star3_count", "CYP2C19_activity",
-                                     "VKORC1_1639A_count", "CYP4F2_rs2108622_T_count"], math.nan)
-
-        def features(self):
-            return dict(self._f)
-
-    def parse_genotype_string(text):
-        g = PatientGenotype()
-        for part in filter(None, (p.strip() for p in text.split(";"))):
-            gene, _, value = part.partition("=")
-            if gene in table:
-                score = activity_score(gene, value)
-                g.diplotypes[gene], g.activity[gene] = value, score
-                g.phenotypes[gene] = phenotype(gene, score)
-                g._f[f"{gene}_activity"] = score
-                if gene == "CYP2C9":
-                    g._f["CYP2C9_star2_count"] = value.split("/").count("*2")
-                    g._f["CYP2C9_star3_count"] = value.split("/").count("*3")
-            elif gene == "VKORC1":
-                g._f["VKORC1_1639A_count"] = value.split(":")[-1].count("A")
-            else:
-                raise UnknownAlleleError(f"unknown gene {gene!r}")
-        return g
-
-    mod.activity_score, mod.phenotype = activity_score, phenotype
-    mod.parse_genotype_string, mod.PatientGenotype = parse_genotype_string, PatientGenotype
-    return mod
+VCF_HEADER = """##fileformat=VCFv4.2
+{contigs}##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}
+"""
+CONTIGS = {"GRCh38": {"10": 133797422, "16": 90338345, "19": 58617616},
+           "GRCh37": {"10": 135534747, "16": 90354753, "19": 59128983}}
+# BGZF end-of-file marker block (SAM/BAM specification, section 4.1.2)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
-@pytest.fixture(autouse=True)
-def genotype_layer(monkeypatch):
-    try:
-        import bio_mtl.dosing.genotypes as real
-        return real
-    except ImportError:
-        import bio_mtl.dosing
+def bgzf_compress(data: bytes) -> bytes:
+    """Blocked gzip (BGZF, SAM/BAM spec 4.1) as written by bgzip: gzip members with a BC field."""
+    out = bytearray()
+    for start in range(0, max(len(data), 1), 65280):
+        chunk = data[start:start + 65280]
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = comp.compress(chunk) + comp.flush()
+        bsize = 18 + len(body) + 8 - 1
+        out += b"\x1f\x8b\x08\x04" + b"\0\0\0\0" + b"\0\xff" + struct.pack("<H", 6)
+        out += b"BC" + struct.pack("<HH", 2, bsize) + body
+        out += struct.pack("<II", zlib.crc32(chunk) & 0xFFFFFFFF, len(chunk))
+    return bytes(out + BGZF_EOF)
 
-        mod = _stand_in()
-        monkeypatch.setitem(sys.modules, "bio_mtl.dosing.genotypes", mod)
-        monkeypatch.setattr(bio_mtl.dosing, "genotypes", mod, raising=False)
-        return mod
+
+@pytest.fixture
+def write_vcf(tmp_path):
+    """``write_vcf(rows, samples=("S1",), build="GRCh38", fmt="vcf", chr_prefix=True)``.
+
+    ``rows`` are ``(chrom, pos, rsid, ref, alt, gts...)`` tuples; ``build=None`` writes no
+    ``##contig`` lines; ``fmt`` is ``"vcf"``, ``"gz"`` (plain gzip) or ``"bgz"`` (BGZF).
+    """
+    def _write(rows, *, samples=("S1",), build="GRCh38", fmt="vcf", chr_prefix=True,
+               name="sample"):
+        pre = "chr" if chr_prefix else ""
+        contigs = "".join(f"##contig=<ID={pre}{c},length={n}>\n"
+                          for c, n in CONTIGS[build].items()) if build else ""
+        text = VCF_HEADER.format(contigs=contigs, samples="\t".join(samples))
+        for chrom, pos, rsid, ref, alt, *gts in rows:
+            text += f"{pre}{chrom}\t{pos}\t{rsid}\t{ref}\t{alt}\t.\tPASS\t.\tGT\t" \
+                    + "\t".join(gts) + "\n"
+        data = text.encode()
+        path = tmp_path / (f"{name}.vcf" + {"vcf": "", "gz": ".gz", "bgz": ".gz"}[fmt])
+        path.write_bytes(data if fmt == "vcf" else
+                         gzip.compress(data) if fmt == "gz" else bgzf_compress(data))
+        return path
+
+    return _write

@@ -33,7 +33,7 @@ def _train(tiny_model):
     return out
 
 
-def test_single_patient(tiny_model, genotype_layer):
+def test_single_patient(tiny_model):
     model = _train(tiny_model)
     res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--genotype",
                                    "CYP2C9=*1/*3; VKORC1=rs9923231:A/G", "--age", "65",
@@ -45,7 +45,7 @@ def test_single_patient(tiny_model, genotype_layer):
     assert "mg/day" in res.output and "not a clinical device" in res.output
 
 
-def test_batch_keeps_columns_and_adds_outputs(tiny_model, tmp_path, genotype_layer):
+def test_batch_keeps_columns_and_adds_outputs(tiny_model, tmp_path):
     model = _train(tiny_model)
     out = tmp_path / "pred.csv"
     res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--input",
@@ -62,7 +62,7 @@ def test_batch_keeps_columns_and_adds_outputs(tiny_model, tmp_path, genotype_lay
     assert table["dose_mg_per_week"][3] < table["dose_mg_per_week"][0]
 
 
-def test_unknown_allele_exit_3_no_output(tiny_model, tmp_path, genotype_layer):
+def test_unknown_allele_exit_3_no_output(tiny_model, tmp_path):
     model = _train(tiny_model)
     bad = tmp_path / "bad.csv"
     rows = list(csv.reader(Path(EXAMPLE).read_text().splitlines()))
