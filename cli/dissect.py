@@ -6,23 +6,31 @@ import click
 
 
 @click.command("dissect")
-@click.option("--data", required=True, type=click.Path(dir_okay=False),
-              help="AnnData file (.h5ad) with the samples and their obs covariates.")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
-              help="A train-expression model folder (re-embeds DATA).")
+@click.option("--data", "data", multiple=True, required=True,
+              help="AnnData file (.h5ad); for a structure model, labelled chains (.jsonl.gz) "
+                   "or FASTA, repeatable (one dataset each); for a dosing model, an IWPC table "
+                   "or 'iwpc'.")
+@click.option("--model", "model_dir", default=None, metavar="DIR|NAME",
+              help="A model folder or shipped name: expression (re-embeds DATA), structure "
+                   "(pooled encoder output per protein) or dosing (pathway activities).")
 @click.option("--latent-key", default=None,
-              help="Dissect an embedding already in DATA's obsm instead (X_pca, X_scVI...).")
-@click.option("--covariate", "covariates", multiple=True, required=True,
-              help="obs column to test each dimension against; repeatable.")
+              help="obsm key to dissect: an embedding already in DATA (X_pca, X_scVI...) or, "
+                   "with a structure/dosing model, one the adapter writes.")
+@click.option("--covariate", "covariates", multiple=True,
+              help="obs column to test each dimension against; repeatable [structure/dosing "
+                   "model: every covariate the adapter computes].")
 @click.option("--confounder", "confounders", multiple=True,
               help="A covariate that plays the confounder role (e.g. age); repeatable.")
 @click.option("--batch-key", default=None, help="obs column of the technical batch.")
 @click.option("--gene-sets", type=click.Path(dir_okay=False), default=None,
-              help="GMT file [default: the shipped curated collection].")
+              help="GMT file [default: the shipped curated collection; none for "
+                   "structure/dosing models].")
 @click.option("--no-enrichment", is_flag=True,
               help="Skip gene-set enrichment (a latent without genes, e.g. a dose model's).")
 @click.option("--max-dims", type=click.IntRange(min=1), default=None,
               help="Only the first N dimensions.")
+@click.option("--n-components", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Structure model: principal components of the pooled latent to dissect.")
 @click.option("--gene-attribution", type=click.Choice(["auto", "correlation"]), default="auto",
               show_default=True, help="auto: decoder / PCA loadings; correlation: every gene.")
 @click.option("--min-set-size", type=click.IntRange(min=1), default=5, show_default=True,
@@ -35,11 +43,12 @@ import click
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Report folder: dimensions.tsv, report.json, report.html, PNGs.")
+              help="Report folder: dimensions.tsv, report.json, report.html, PNGs "
+                   "(+ latent.h5ad for structure/dosing models).")
 @click.pass_context
 def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key, gene_sets,
-            no_enrichment, max_dims, gene_attribution, min_set_size, rotate, permutations,
-            gsea_permutations, seed, out_dir) -> None:
+            no_enrichment, max_dims, n_components, gene_attribution, min_set_size, rotate,
+            permutations, gsea_permutations, seed, out_dir) -> None:
     """Label each latent dimension: confounder, mechanism, nuisance or unexplained.
 
     \b
@@ -49,26 +58,58 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
           --batch-key batch --gene-sets sets.gmt --out report/
       biomtl dissect --data pbmc.h5ad --latent-key X_pca --covariate bulk_labels \\
           --covariate phase --max-dims 10 --out pbmc_report/
+      biomtl dissect --model ss_rsa_resdcnn_nsp2_v1 --data rsa_train.jsonl.gz \\
+          --data casp_fm_rsa.jsonl.gz --confounder length --batch-key dataset \\
+          --out structure_report/
     """
     from ..dissect._dissect import dissect as run
-    from ..dissect._h5ad import read_h5ad
     from ..dissect.report import write_report
     from ..errors import ConfigError
     from .console import print_table
 
-    if (model_dir is None) == (latent_key is None):
-        raise ConfigError("give exactly one of --model DIR or --latent-key KEY")
-    adata = read_h5ad(data)
+    adapted = _adapted_source(model_dir, data, n_components=n_components, seed=seed)
+    if adapted is not None:
+        adata = adapted.adata
+        if latent_key is not None and latent_key not in adapted.latent_keys:
+            raise ConfigError(f"--latent-key {latent_key!r}: this model's adapter writes "
+                              f"{', '.join(adapted.latent_keys)}")
+        latent_key, model_dir = latent_key or adapted.latent_key, None
+        covariates = covariates or tuple(adapted.covariates)
+        no_enrichment = no_enrichment or gene_sets is None
+        source = None
+    else:
+        from ..dissect._h5ad import read_h5ad
+
+        if (model_dir is None) == (latent_key is None):
+            raise ConfigError("give exactly one of --model DIR or --latent-key KEY")
+        if len(data) != 1:
+            raise ConfigError(f"give one --data .h5ad file (got {len(data)}); several --data "
+                              "files are for structure models")
+        if not covariates:
+            raise ConfigError("give at least one --covariate (an obs column)")
+        source = data[0]
+        adata = read_h5ad(source)
     result = run(adata, latent_key=latent_key, model=model_dir, covariates=list(covariates),
                  confounders=list(confounders), batch_key=batch_key,
                  gene_sets=False if no_enrichment else gene_sets,
                  max_dims=max_dims, gene_attribution=gene_attribution,
                  min_set_size=min_set_size, rotate=rotate, n_permutations=permutations,
-                 n_gsea_permutations=gsea_permutations, seed=seed, path=data)
-    write_report(result, out_dir)
+                 n_gsea_permutations=gsea_permutations, seed=seed, path=source)
+    write_report(result, out_dir, adata=adata if adapted is not None else None)
     if not (ctx.obj and ctx.obj.get("quiet")):
         dims = result.dimensions
         print_table(f"dissection -> {out_dir}",
                     ["dimension", "label", "best covariate", "q", "batch eta2"],
                     [[r.dimension, r.label, str(r.best_covariate), r.best_q, r.batch_eta2]
                      for r in dims.itertuples()])
+
+
+def _adapted_source(model_dir, data, *, n_components: int, seed: int):
+    """The adapter's LatentSource for a structure/dosing model, else ``None``."""
+    if model_dir is None:
+        return None
+    from ..dissect.adapters import ADAPTERS, checkpoint_kind, model_anndata
+
+    if checkpoint_kind(model_dir) not in ADAPTERS:
+        return None
+    return model_anndata(model_dir, list(data), n_components=n_components, seed=seed)

@@ -96,11 +96,15 @@ def latent_from_adata(adata, *, latent_key: str | None, model, max_dims: int | N
         names = [f"z{i + 1}" for i in range(z.shape[1])]
         z, loadings, names = z[:, :max_dims], loadings[:, :max_dims], names[:max_dims]
         return z, names, loadings, model.genes_, x.astype(np.float64), "decoder"
-    if latent_key not in adata.obsm:
-        raise _missing("latent key (obsm)", latent_key, list(adata.obsm.keys()), path)
-    z = np.asarray(adata.obsm[latent_key], dtype=np.float64)[:, :max_dims]
+    z = _obsm_latent(adata, latent_key, path)[:, :max_dims]
     short = latent_key[2:] if latent_key.startswith("X_") else latent_key
     names = [f"{short}{i + 1}" for i in range(z.shape[1])]
+    if adata.X is None:  # e.g. an obs + obsm only file: no genes to attribute
+        if attribution == "correlation":
+            raise InputError("gene attribution by correlation needs expression in X, but X is "
+                             f"empty; layers available: {sorted(adata.layers.keys()) or 'none'}",
+                             path=path)
+        return z, names, np.zeros((0, z.shape[1])), [], np.zeros((adata.n_obs, 0)), "none"
     x = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=float)
     genes = list(map(str, adata.var_names))
     if attribution == "auto" and latent_key == "X_pca" and "PCs" in adata.varm \
@@ -114,6 +118,29 @@ def latent_from_adata(adata, *, latent_key: str | None, model, max_dims: int | N
     xs = (x - x.mean(0)) / np.where(x.std(0) == 0, 1, x.std(0))
     zs = (z - z.mean(0)) / np.where(z.std(0) == 0, 1, z.std(0))
     return z, names, xs.T @ zs / len(z), genes, x, "correlation"
+
+
+def _obsm_latent(adata, latent_key: str, path) -> np.ndarray:
+    """``obsm[latent_key]`` as a finite 2-D float array (dense, DataFrame or sparse input)."""
+    if latent_key not in adata.obsm:
+        raise _missing("latent key (obsm)", latent_key, list(adata.obsm.keys()), path)
+    value = adata.obsm[latent_key]
+    value = value.toarray() if hasattr(value, "toarray") else value
+    try:
+        z = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"obsm[{latent_key!r}] is not numeric ({type(value).__name__})",
+                         path=path) from None
+    if z.ndim != 2 or z.shape[1] == 0:
+        raise InputError(f"obsm[{latent_key!r}] has shape {z.shape}; expected (n_obs, dims)",
+                         path=path)
+    bad = ~np.isfinite(z).all(axis=1)
+    if bad.any():
+        first = [str(n) for n in np.asarray(adata.obs_names)[bad][:3]]
+        raise InputError(f"obsm[{latent_key!r}] has NaN or infinite values in {int(bad.sum())} "
+                         f"of {len(z)} rows (first: {', '.join(first)}); drop or impute them",
+                         path=path)
+    return z
 
 
 def rotate_latent(z: np.ndarray, x: np.ndarray, names: list[str]
@@ -158,9 +185,12 @@ def variance_explained(x: np.ndarray, z: np.ndarray) -> np.ndarray:
     ``R2_k = sum_g cov(x_g, z_k)^2 / var(z_k) / sum_g var(x_g)`` (MOFA+ style, per factor).
     """
     xc, zc = x - x.mean(0), z - z.mean(0)
+    total = float(np.sum(xc.var(0)))
+    if x.shape[1] == 0 or total == 0:
+        return np.full(z.shape[1], np.nan)
     cov = xc.T @ zc / len(x)  # (g, k)
     var_z = np.where(zc.var(0) == 0, np.inf, zc.var(0))
-    return np.sum(cov**2, axis=0) / var_z / np.sum(xc.var(0))
+    return np.sum(cov**2, axis=0) / var_z / total
 
 
 def _encode(series) -> tuple[np.ndarray, bool]:

@@ -121,8 +121,12 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
             raise ConfigError("rotate='varimax' needs expression in X to fit the loadings")
         z, loadings, names = _core.rotate_latent(z, x, names)
         source = "rotated_decoder"
-    sets = {} if gene_sets is False or not genes else \
-        _core._load_gene_sets(gene_sets, genes, path)
+    if genes or gene_sets is None or gene_sets is False:
+        sets = {} if gene_sets is False or not genes else \
+            _core._load_gene_sets(gene_sets, genes, path)
+    else:
+        raise InputError("gene sets were given but the data has no genes to rank (X is empty "
+                         "or has no columns); drop the gene sets (--no-enrichment)", path=path)
     rows = _core.associate_all(z, names, adata.obs, covariates, batch_key,
                                n_permutations=n_permutations, seed=seed)
     outcomes = [c for c in covariates if c not in confounders]
@@ -135,11 +139,15 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
         np.full(len(names), np.nan)
     mixing = {}
     if batch_key is not None:
-        from .metrics import batch_mixing
+        from .metrics import batch_mixing, silhouette_batch
 
         ok = adata.obs[batch_key].notna().to_numpy()
-        mixing = {**batch_mixing(z[ok], adata.obs[batch_key].to_numpy()[ok], seed=seed),
+        labels_b = adata.obs[batch_key].to_numpy()[ok]
+        mixing = {**batch_mixing(z[ok], labels_b, seed=seed),
                   "batch_eta2_max": _core.batch_eta2_max(z[ok], adata.obs[batch_key][ok])}
+        batch_sil = [silhouette_batch(z[ok, k], labels_b, seed=seed) for k in range(z.shape[1])]
+    else:
+        batch_sil = [np.nan] * z.shape[1]
     for r in rows:
         r["conditional_p"] = cond[r["dimension"]].get(r["covariate"], {}).get("p", np.nan)
         r["conditional_q"] = cond[r["dimension"]].get(r["covariate"], {}).get("q", np.nan)
@@ -150,7 +158,8 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
                          "leading_edge": ",".join(rec["leading_edge"])}
                         for d, recs in enrich.items() for rec in recs])
     dims = _dimension_table(names, rows, cond, enrich, labels, loadings, genes, r2,
-                            batch_key, adata.obs, z)
+                            rules)
+    dims.insert(dims.columns.get_loc("batch_q") + 1, "batch_silhouette", batch_sil)
     params = {"latent_key": latent_key, "model": None if model is None else str(
                   model if isinstance(model, (str, os.PathLike)) else "ExpressionModel"),
               "covariates": covariates, "confounders": confounders, "batch_key": batch_key,
@@ -185,14 +194,15 @@ def _h5ad_safe(obj):
     return obj
 
 
-def _dimension_table(names, rows, cond, enrich, labels, loadings, genes, r2, batch_key, obs, z):
+def _dimension_table(names, rows, cond, enrich, labels, loadings, genes, r2, rules):
     import pandas as pd
 
     table = []
     for k, dim in enumerate(names):
         mine = [r for r in rows if r["dimension"] == dim and not r["is_batch"]
                 and r["effect"] == r["effect"]]
-        best = max(mine, key=lambda r: r["effect"]) if mine else None
+        sig = [r for r in mine if r["q"] < rules.alpha and r["effect"] >= rules.min_effect]
+        best = max(sig or mine, key=lambda r: r["effect"]) if mine else None  # S first
         batch = [r for r in rows if r["dimension"] == dim and r["is_batch"]]
         top = enrich[dim][0] if enrich[dim] else None
         order = np.argsort(-loadings[:, k])

@@ -50,18 +50,24 @@ def detect_input(adata, *, path: object = None) -> tuple[str, np.ndarray, list[s
     candidates.append(("X", adata.X, list(adata.var_names)))
     if adata.raw is not None:
         candidates.append(("raw.X", adata.raw.X, list(adata.raw.var_names)))
-    for _, matrix, genes in candidates:
-        x = _dense(matrix)
-        if x.size == 0 or not np.isfinite(x).all():
+    seen = []
+    for where, matrix, genes in candidates:
+        x = None if matrix is None else _dense(matrix)
+        if x is None or x.size == 0:
+            seen.append(f"{where} is empty")
+            continue
+        if not np.isfinite(x).all():
+            seen.append(f"{where} has NaN or infinite values")
             continue
         if _is_counts(x):
             return "counts", x, genes
         if x.min() >= 0 and x.max() < 30:
             return "lognorm", x, genes
+        seen.append(f"{where} has negative values (scaled?)" if x.min() < 0 else
+                    f"{where} is non-integer with values up to {x.max():.3g}")
     raise InputError(
-        "no raw counts or log-normalised expression found (looked at "
-        f"{', '.join(c[0] for c in candidates)}; X looks scaled or transformed); layers "
-        f"available: {sorted(adata.layers.keys()) or 'none'}; put raw counts in "
+        f"no raw counts or log-normalised expression found ({'; '.join(seen)}); layers "
+        f"available: {', '.join(sorted(adata.layers.keys())) or 'none'}; put raw counts in "
         "layers['counts'] or X", path=path)
 
 

@@ -240,11 +240,16 @@ def conditional_lrt(outcome: np.ndarray, z: np.ndarray, confounders: list[np.nda
                 params = np.asarray(f1.params)
                 coef = float(params[-1] if params.ndim == 1 else params[-1, 0])
             else:
+                if np.ptp(y) == 0:  # a constant outcome: nothing to explain
+                    return nan
                 f0, f1 = sm.OLS(y, x0).fit(), sm.OLS(y, x1).fit()
                 coef = float(np.asarray(f1.params)[-1])
+            llf0, llf1 = float(f0.llf), float(f1.llf)
     except Exception:  # singular fits, perfect separation: reported as NaN, not raised
         return nan
-    lr = max(2.0 * (f1.llf - f0.llf), 0.0)
+    if not np.isfinite(llf0) or np.isnan(llf1):  # the confounders alone fit exactly
+        return nan
+    lr = max(2.0 * (llf1 - llf0), 0.0)  # inf when z fits the outcome exactly: p = 0
     df = int(np.asarray(f1.params).size - np.asarray(f0.params).size)
     return {"lr": float(lr), "df": df, "p": float(stats.chi2.sf(lr, df)), "n": int(ok.sum()),
             "coef": coef}

@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["TSV_COLUMNS", "render_html", "write_report"]
 
 TSV_COLUMNS = ["dimension", "label", "best_covariate", "best_statistic", "best_effect", "best_q",
-               "batch_eta2", "conditional_outcome", "conditional_p", "conditional_q",
+               "batch_eta2", "batch_silhouette", "conditional_outcome", "conditional_p", "conditional_q",
                "top_pathway", "top_pathway_nes", "top_pathway_q", "variance_explained",
                "top_genes_up", "top_genes_down"]
 _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
@@ -65,7 +65,7 @@ def render_html(result, figures: dict[str, bytes], *, title: str = "bio_mtl late
     if result.batch_mixing:
         parts.append("<h3>Batch mixing of the whole latent</h3><pre>" + html.escape(
             json.dumps(result.batch_mixing, indent=1)) + "</pre>")
-    parts += ["<h2>Dimensions</h2>", _table(dims, TSV_COLUMNS[:13]),
+    parts += ["<h2>Dimensions</h2>", _table(dims, TSV_COLUMNS[:14]),
               "<h2>Dimension x covariate associations</h2>", img("heatmap.png"),
               img("variance_explained.png"), "<h2>Per-dimension panels</h2>"]
     for i, row in dims.iterrows():
@@ -92,7 +92,8 @@ def _json_default(obj):
     return str(obj)
 
 
-def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
+def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True,
+                 adata=None) -> Path:
     """Write the report folder atomically (temporary folder, then rename).
 
     Parameters
@@ -103,6 +104,9 @@ def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True) 
         Destination folder (replaced if it exists and ``overwrite``).
     overwrite
         Replace an existing folder.
+    adata
+        Optional AnnData that was dissected (e.g. built by an adapter from a structure or
+        dosing model), written as ``latent.h5ad`` so the report can be reproduced.
 
     Returns
     -------
@@ -127,6 +131,8 @@ def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True) 
         for name, data in figures.items():
             (tmp / name).write_bytes(data)
         (tmp / "report.html").write_text(render_html(result, figures), encoding="utf-8")
+        if adata is not None:
+            adata.write_h5ad(tmp / "latent.h5ad")
         if out_dir.exists():
             if not overwrite:
                 raise FileExistsError(out_dir)
