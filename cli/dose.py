@@ -11,7 +11,7 @@ def _load_model(model_dir):
     return load_pretrained(model_dir or "warfarin_iwpc_v1")
 
 
-def _single_frame(genotype, vcf, sample, age, weight, height, drug, ancestry, amiodarone,
+def _single_frame(genotype, vcf, vcf_options, age, weight, height, drug, ancestry, amiodarone,
                   inducer):
     import pandas as pd
 
@@ -24,7 +24,7 @@ def _single_frame(genotype, vcf, sample, age, weight, height, drug, ancestry, am
     if vcf is not None:
         from ..dosing.vcf import genotype_from_vcf
 
-        geno = genotype_from_vcf(vcf, sample=sample)
+        geno = genotype_from_vcf(vcf, **vcf_options)
     else:
         from ..dosing.genotypes import parse_genotype_string
 
@@ -71,8 +71,11 @@ def _print_single(model, frame, geno, drug):
                      "n/a (height/weight needed)" if iwpc is None else f"{iwpc:.1f}"))
     print_table(f"{drug} dose (research use only, not a clinical device)", ["", "value"], rows)
     print_table("CPIC phenotypes", ["gene", "diplotype", "activity score", "phenotype"],
-                [(g, geno.diplotypes.get(g, "-"), geno.activity.get(g), p)
+                [(g, geno.diplotypes.get(g, "-"), geno.activity.get(g, "-"), p)
                  for g, p in sorted(geno.phenotypes.items())])
+    if geno.variants:
+        print_table("variant genotypes (plus strand)", ["rsID", "genotype"],
+                    sorted(geno.variants.items()))
     print_table("pathway activity (1.0 = reference)", ["pathway", "activity"],
                 [(k, float(v)) for k, v in act.items()])
     for w in warnings:
@@ -105,6 +108,10 @@ def _batch(model, input_path, output):
 @click.option("--genotype", help='Genotypes, e.g. "CYP2C9=*1/*3; VKORC1=rs9923231:A/G".')
 @click.option("--vcf", type=click.Path(exists=True, dir_okay=False), help="VCF(.gz) file.")
 @click.option("--sample", help="Sample name in a multi-sample VCF.")
+@click.option("--build", type=click.Choice(["GRCh38", "GRCh37"]),
+              help="Genome build of the VCF (default: from its header or positions).")
+@click.option("--vcf-assume-ref", is_flag=True,
+              help="Variant-only VCF: a gene with no record is homozygous reference.")
 @click.option("--age", type=float, help="Age in years.")
 @click.option("--weight", type=float, help="Weight in kg.")
 @click.option("--height", type=float, help="Height in cm.")
@@ -118,14 +125,15 @@ def _batch(model, input_path, output):
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
               help="Batch mode: IWPC-format or tidy CSV/TSV of patients.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Batch output CSV.")
-def dose(genotype, vcf, sample, age, weight, height, drug, ancestry, amiodarone, inducer,
-         model_dir, input_path, output):
+def dose(genotype, vcf, sample, build, vcf_assume_ref, age, weight, height, drug, ancestry,
+         amiodarone, inducer, model_dir, input_path, output):
     """Predict a stable drug dose from genotypes and clinical data (research use only).
 
     \b
     Example:
       biomtl dose --genotype "CYP2C9=*1/*3; VKORC1=rs9923231:A/G" \\
           --age 65 --weight 70 --height 175 --ancestry white
+      biomtl dose --vcf sample.vcf.gz --sample NA12878 --age 65 --weight 70
       biomtl dose --input data/examples/patients.csv -o predictions.csv
     """
     if input_path is not None:
@@ -133,7 +141,8 @@ def dose(genotype, vcf, sample, age, weight, height, drug, ancestry, amiodarone,
             raise click.UsageError("batch mode (--input) needs -o/--output")
         _batch(_load_model(model_dir), input_path, output)
         return
-    frame, geno = _single_frame(genotype, vcf, sample, age, weight, height, drug.lower(),
+    vcf_options = {"sample": sample, "build": build, "assume_reference": vcf_assume_ref}
+    frame, geno = _single_frame(genotype, vcf, vcf_options, age, weight, height, drug.lower(),
                                 ancestry, amiodarone, inducer)
     model = _load_model(model_dir)
     _print_single(model, frame, geno, drug.lower())

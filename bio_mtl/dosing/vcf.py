@@ -41,13 +41,17 @@ def _chrom(name: str) -> str:
 
 
 def _header_build(vcf) -> str | None:
-    for rec in vcf.header_iter():
-        info = rec.info()
-        if rec.type == "CONTIG" and "Length" in info:
+    lines = vcf.raw_header.splitlines()
+    for line in lines:
+        m = re.match(r"##contig=<(.*)>", line, flags=re.IGNORECASE)
+        if m:
+            fields = dict(re.findall(r"(\w+)=([^,>]+)", m.group(1)))
+            fields = {k.lower(): v for k, v in fields.items()}
             for build, lengths in CONTIG_LENGTHS.items():
-                if lengths.get(_chrom(info.get("ID", ""))) == int(info["Length"]):
+                if fields.get("length", "").isdigit() and \
+                        lengths.get(_chrom(fields.get("id", ""))) == int(fields["length"]):
                     return build
-    for line in vcf.raw_header.splitlines():
+    for line in lines:
         if line.lower().startswith(("##reference", "##assembly")):
             for build in ("GRCh37", "GRCh38"):
                 if any(n in line.lower() for n in _REFERENCE_NAMES[build]):

@@ -37,13 +37,14 @@ def write_vcf(tmp_path):
     """``write_vcf(rows, samples=("S1",), build="GRCh38", fmt="vcf", chr_prefix=True)``.
 
     ``rows`` are ``(chrom, pos, rsid, ref, alt, gts...)`` tuples; ``build=None`` writes no
-    ``##contig`` lines; ``fmt`` is ``"vcf"``, ``"gz"`` (plain gzip) or ``"bgz"`` (BGZF).
+    ``##contig`` lines; ``extra_header`` is added to the meta lines; ``fmt`` is ``"vcf"``, ``"gz"`` (plain gzip) or ``"bgz"`` (BGZF).
     """
     def _write(rows, *, samples=("S1",), build="GRCh38", fmt="vcf", chr_prefix=True,
-               name="sample"):
+               name="sample", extra_header=""):
         pre = "chr" if chr_prefix else ""
         contigs = "".join(f"##contig=<ID={pre}{c},length={n}>\n"
                           for c, n in CONTIGS[build].items()) if build else ""
+        contigs += extra_header
         text = VCF_HEADER.format(contigs=contigs, samples="\t".join(samples))
         for chrom, pos, rsid, ref, alt, *gts in rows:
             text += f"{pre}{chrom}\t{pos}\t{rsid}\t{ref}\t{alt}\t.\tPASS\t.\tGT\t" \

@@ -92,3 +92,65 @@ def test_help_has_example():
     for cmd in ("dose", "train-dose", "evaluate-dose"):
         res = CliRunner().invoke(cli, [cmd, "--help"])
         assert res.exit_code == 0 and "Example:" in res.output
+
+
+def test_single_patient_rsid_syntax_prints_phenotypes(tiny_model):
+    model = _train(tiny_model)
+    res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--genotype",
+                                   "rs1799853=C/T,rs9923231=A/G", "--age", "65", "--weight",
+                                   "70", "--height", "175", "--ancestry", "white"])
+    assert res.exit_code == 0, res.output
+    assert "*1/*2" in res.output and "intermediate metabolizer" in res.output
+    assert "rs9923231" in res.output and "C/T" in res.output
+    # IWPC beside it: 5.6044-1.5684+1.5225+0.896-0.8677-0.5211 = 5.0657 -> 25.66 mg/week
+    assert "25.7" in res.output
+
+
+@pytest.mark.parametrize(("genotype", "fragment"), [
+    ("CYP2C9=*1/*99", "known alleles: *1, *2, *3"), ("rs1799853=C/G", "neither ref C"),
+    ("CYP2C9=*1/*2/*3", "exactly two alleles"), ("FOO=*1/*1", "known genes")])
+def test_bad_genotype_exit_3_one_line(tiny_model, genotype, fragment):
+    model = _train(tiny_model)
+    res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--genotype", genotype,
+                                   "--age", "65", "--weight", "70", "--height", "175"])
+    assert res.exit_code == 3, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and fragment in lines[0]
+
+
+def test_vcf_single_patient_and_sample_errors(tiny_model, write_vcf):
+    model = _train(tiny_model)
+    path = write_vcf([("10", 94942290, "rs1799853", "C", "T", "0/1", "0/0"),
+                      ("10", 94981296, "rs1057910", "A", "C", "0/1", "0/0"),
+                      ("16", 31096368, "rs9923231", "C", "T", "0/0", "1/1")],
+                     samples=("P1", "P2"), fmt="bgz")
+    base = ["dose", "--model", str(model), "--vcf", str(path), "--age", "70",
+            "--weight", "80", "--height", "170"]
+    res = CliRunner().invoke(cli, base)
+    assert res.exit_code == 3 and "P1, P2" in res.output
+    res = CliRunner().invoke(cli, [*base, "--sample", "P1"])
+    assert res.exit_code == 0, res.output
+    assert "*2/*3" in res.output and "poor metabolizer" in res.output
+    res = CliRunner().invoke(cli, [*base, "--sample", "P2", "--build", "GRCh37"])
+    assert res.exit_code == 3 and "GRCh37" in res.output
+
+
+def test_batch_with_genotype_column(tiny_model, tmp_path):
+    model = _train(tiny_model)
+    src = tmp_path / "tidy.csv"
+    pd.DataFrame({"patient_id": ["A", "B"], "age": [60, 60], "weight_kg": [75, 75],
+                  "height_cm": [170, 170], "ancestry": ["white", "white"],
+                  "genotype": ["CYP2C9=*1/*1; VKORC1=G/G", "rs1057910=C/C; rs9923231=T/T"]}
+                 ).to_csv(src, index=False)
+    out = tmp_path / "pred.csv"
+    res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--input", str(src),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    assert list(table.columns[:6]) == ["patient_id", "age", "weight_kg", "height_cm",
+                                       "ancestry", "genotype"]
+    assert {"dose_mg_per_week", "dose_lower", "dose_upper", "activity_cyp2c9",
+            "warnings"} <= set(table.columns)
+    # *3/*3 with VKORC1 A/A needs far less than *1/*1 G/G
+    assert table["dose_mg_per_week"][1] < 0.6 * table["dose_mg_per_week"][0]
+    assert "assumed reference" in table["warnings"][1]
