@@ -21,10 +21,17 @@ from bio_mtl.mtl.trainer import TrainConfig
 from bio_mtl.structure.model import StructureModelConfig
 from bio_mtl.structure.train import train_structure
 
-#: The architecture of the shipped model ``ss_rsa_resdcnn_nsp2_v1``.
-DEFAULT_MODEL = StructureModelConfig(embed_dim=64, conv_channels=128, conv_layers=12,
-                                     kernel_size=5, dilations=(1, 2, 4, 8, 16, 1),
-                                     lstm_layers=0, dropout=0.2)
+#: Architectures of the shipped models, by name.
+ARCHITECTURES = {
+    # ss_rsa_resdcnn_nsp2_v1: residual dilated CNN only
+    "resdcnn": StructureModelConfig(embed_dim=64, conv_channels=128, conv_layers=12,
+                                    kernel_size=5, dilations=(1, 2, 4, 8, 16, 1),
+                                    lstm_layers=0, dropout=0.2),
+    # ss_rsa_cnnbilstm_nsp2_v2: dilated CNN front end + 2-layer BiLSTM (NetSurfP-2.0 family)
+    "cnnbilstm": StructureModelConfig(embed_dim=64, conv_channels=128, conv_layers=8,
+                                      kernel_size=5, dilations=(1, 2, 4, 8), lstm_hidden=128,
+                                      lstm_layers=2, dropout=0.25),
+}
 
 
 def main() -> None:
@@ -35,16 +42,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=22)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnnbilstm")
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--ss-fraction", type=float, default=1.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data, out = Path(args.data_dir), Path(args.out_dir)
-    tcfg = TrainConfig(epochs=args.epochs, lr=2e-3, weight_decay=0.01, warmup_steps=200,
+    tcfg = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=0.01, warmup_steps=200,
                        grad_clip=1.0, monitor="ss8/accuracy", seed=args.seed,
                        time_budget_s=args.budget_min * 60)
     t0 = time.time()
     result = train_structure(data / "train.jsonl.gz", rsa_paths=data / "rsa_train.jsonl.gz",
-                             model_config=DEFAULT_MODEL, train_config=tcfg, batch_tokens=8192,
-                             max_len=512, ss_fraction=0.5, rsa_repeat=2, out_dir=out / "model",
+                             model_config=ARCHITECTURES[args.arch], train_config=tcfg, batch_tokens=8192,
+                             max_len=512, ss_fraction=args.ss_fraction, rsa_repeat=2, out_dir=out / "model",
                              checkpoint_dir=out / "state", log_path=out / "train_log.jsonl")
     print(json.dumps({"wall_s": round(time.time() - t0, 1), "metrics": result.metrics},
                      indent=2, default=float), flush=True)
