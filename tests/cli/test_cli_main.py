@@ -59,3 +59,22 @@ def test_library_error_in_a_command_is_one_line_with_exit_code(runner, monkeypat
 def test_cli_is_not_installed_as_top_level_package(runner):
     runner.invoke(cli, ["--help"])
     assert "cli" not in sys.modules
+
+
+def test_docs_cli_lists_every_command_and_the_exit_codes():
+    import re
+    from pathlib import Path
+
+    from bio_mtl.cli.errors import EXIT_CODES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        subs = command.list_commands(ctx) if isinstance(command, click.Group) else [None]
+        for sub in subs:
+            label = f"`{name} {sub}`" if sub else f"`{name}`"
+            assert label in text, f"docs/cli.md does not describe {label}"
+    table = dict(re.findall(r"^\| (\d) \| ([^|]+) \|", text, flags=re.M))
+    assert sorted(int(c) for c in table) == sorted(EXIT_CODES.values())
+    assert "bad input" in table["3"] and "model" in table["4"] and "usage" in table["2"]
