@@ -78,6 +78,9 @@ def latent_from_adata(adata, *, latent_key: str | None, model, max_dims: int | N
                       ) -> tuple[np.ndarray, list[str], np.ndarray, list[str], np.ndarray, str]:
     """The latent, its dimension names, gene scores, gene names, expression and the source.
 
+    Dimensions are named ``<key without X_><k>`` (``pca1``...), or after the columns when
+    ``obsm[latent_key]`` is a DataFrame.
+
     ``source`` says how genes were attributed: ``"decoder"``, ``"pca_loadings"`` or
     ``"correlation"``. ``attribution="correlation"`` forces the correlation of every gene of
     ``X`` with each dimension (e.g. when the PCA loadings cover only the HVGs).
@@ -99,6 +102,9 @@ def latent_from_adata(adata, *, latent_key: str | None, model, max_dims: int | N
     z = _obsm_latent(adata, latent_key, path)[:, :max_dims]
     short = latent_key[2:] if latent_key.startswith("X_") else latent_key
     names = [f"{short}{i + 1}" for i in range(z.shape[1])]
+    columns = getattr(adata.obsm[latent_key], "columns", None)  # a DataFrame names its axes
+    if columns is not None and len(set(map(str, columns))) == len(columns):
+        names = [str(c) for c in columns][: z.shape[1]]
     if adata.X is None:  # e.g. an obs + obsm only file: no genes to attribute
         if attribution == "correlation":
             raise InputError("gene attribution by correlation needs expression in X, but X is "

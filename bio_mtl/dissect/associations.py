@@ -214,7 +214,9 @@ def conditional_lrt(outcome: np.ndarray, z: np.ndarray, confounders: list[np.nda
     Wilks SS. The large-sample distribution of the likelihood ratio for testing composite
     hypotheses. Ann Math Stat 1938;9:60-62.
     """
-    import statsmodels.api as sm
+    # the submodules, not statsmodels.api (which imports graphics and tsa: ~2 s)
+    from statsmodels.discrete.discrete_model import Logit, MNLogit
+    from statsmodels.regression.linear_model import OLS
 
     y = np.asarray(outcome, dtype=float)
     ok = ~np.isnan(z) & ~np.isnan(y) & (y >= 0 if categorical else True)
@@ -234,7 +236,7 @@ def conditional_lrt(outcome: np.ndarray, z: np.ndarray, confounders: list[np.nda
                 codes = np.unique(y, return_inverse=True)[1]
                 if codes.max() < 1:
                     return nan
-                model = sm.Logit if codes.max() == 1 else sm.MNLogit
+                model = Logit if codes.max() == 1 else MNLogit
                 f0 = model(codes, x0).fit(disp=0, maxiter=200)
                 f1 = model(codes, x1).fit(disp=0, maxiter=200)
                 params = np.asarray(f1.params)
@@ -242,7 +244,7 @@ def conditional_lrt(outcome: np.ndarray, z: np.ndarray, confounders: list[np.nda
             else:
                 if np.ptp(y) == 0:  # a constant outcome: nothing to explain
                     return nan
-                f0, f1 = sm.OLS(y, x0).fit(), sm.OLS(y, x1).fit()
+                f0, f1 = OLS(y, x0).fit(), OLS(y, x1).fit()
                 coef = float(np.asarray(f1.params)[-1])
             llf0, llf1 = float(f0.llf), float(f1.llf)
     except Exception:  # singular fits, perfect separation: reported as NaN, not raised
