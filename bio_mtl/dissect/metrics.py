@@ -6,14 +6,18 @@
 - iLISI: the inverse Simpson index of the batch labels among each cell's nearest neighbours
   with Gaussian weights calibrated to a fixed perplexity, averaged over cells (Korsunsky et al.
   2019); 1 = one batch around each cell, ``n_batches`` = perfect mixing. Also reported
-  rescaled to [0, 1] as ``(iLISI - 1) / (B - 1)``.
+  rescaled to [0, 1] as ``(iLISI - 1) / (B - 1)``;
+- kBET: Pearson's chi-squared test of the batch counts in each tested sample's neighbourhood
+  (the sample and its ``k - 1`` nearest neighbours) against the global batch frequencies; the
+  result is the rejection rate at level ``alpha`` (0 = well mixed), reported with the rate that
+  random neighbourhoods of the same size give (Buttner et al. 2019).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batch_mixing", "ilisi", "silhouette_batch"]
+__all__ = ["batch_mixing", "ilisi", "kbet", "silhouette_batch"]
 
 
 def silhouette_batch(latent: np.ndarray, batch: np.ndarray, *, max_cells: int = 3000,
@@ -91,11 +95,82 @@ def ilisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0) ->
     return float(np.mean(1.0 / np.sum(share**2, axis=1)))
 
 
+def kbet(latent: np.ndarray, batch: np.ndarray, *, k: int | None = None, alpha: float = 0.05,
+         max_tests: int = 1000, seed: int = 0) -> dict[str, float]:
+    """k-nearest-neighbour batch-effect test (kBET) of a latent.
+
+    Parameters
+    ----------
+    latent
+        ``(n, d)`` embedding.
+    batch
+        ``(n,)`` batch labels.
+    k
+        Neighbourhood size including the tested sample. Default: a quarter of the mean batch
+        size (the kBET default), at least 10 and at most 100, and below ``n``.
+    alpha
+        Level of each test.
+    max_tests
+        Samples tested (all when ``n`` is smaller, else a seeded subsample).
+    seed
+        Seed of the subsample and of the random neighbourhoods.
+
+    Returns
+    -------
+    dict
+        ``kbet_rejection`` (share of tested neighbourhoods whose batch composition differs
+        from the global one at ``alpha``), ``kbet_expected`` (the same for random sets of
+        ``k`` samples: what perfect mixing gives), ``kbet_k``, ``kbet_n_tested``.
+
+    References
+    ----------
+    Buttner M, Miao Z, Wolf FA, Teichmann SA, Theis FJ. A test metric for assessing single-cell
+    RNA-seq batch correction. Nat Methods 2019;16:43-49.
+
+    Examples
+    --------
+    >>> x = np.array([0.0, 0.1, 0.2, 0.3, 9.0, 9.1, 9.2, 9.3])[:, None]
+    >>> kbet(x, np.array(list("aaaabbbb")), k=4)["kbet_rejection"]  # chi2 = 4, p = 0.046
+    1.0
+    """
+    from scipy import stats
+    from sklearn.neighbors import NearestNeighbors
+
+    latent = np.asarray(latent, dtype=float)
+    latent = latent[:, None] if latent.ndim == 1 else latent
+    levels, codes = np.unique(np.asarray(batch).astype(str), return_inverse=True)
+    n, n_batches = len(codes), len(levels)
+    if n_batches < 2:
+        return {"kbet_rejection": float("nan"), "kbet_expected": float("nan"),
+                "kbet_k": 0, "kbet_n_tested": 0}
+    if k is None:
+        k = int(np.clip(np.floor(n / n_batches / 4), 10, 100))
+    k = int(min(k, n - 1))
+    rng = np.random.default_rng(seed)
+    tested = np.arange(n) if n <= max_tests else np.sort(rng.choice(n, max_tests, replace=False))
+    near = NearestNeighbors(n_neighbors=k).fit(latent).kneighbors(
+        latent[tested], return_distance=False)  # (t, k), usually the sample itself first
+    # the neighbourhood: the sample plus its k - 1 nearest other samples (duplicates safe)
+    idx = np.stack([np.concatenate([[i], row[row != i][: k - 1]])
+                    for i, row in zip(tested, near, strict=True)])
+    expected = np.bincount(codes, minlength=n_batches) / n * k
+
+    def rejection(neighbourhoods: np.ndarray) -> float:
+        counts = np.stack([np.bincount(row, minlength=n_batches)
+                           for row in codes[neighbourhoods]])
+        chi2 = np.sum((counts - expected) ** 2 / expected, axis=1)
+        return float(np.mean(stats.chi2.sf(chi2, n_batches - 1) < alpha))
+
+    random_sets = np.stack([rng.choice(n, k, replace=False) for _ in range(len(tested))])
+    return {"kbet_rejection": rejection(idx), "kbet_expected": rejection(random_sets),
+            "kbet_k": k, "kbet_n_tested": int(len(tested))}
+
+
 def batch_mixing(latent: np.ndarray, batch: np.ndarray, *, seed: int = 0) -> dict[str, float]:
-    """Silhouette by batch, scIB batch ASW, iLISI and its [0, 1] rescaling for one latent."""
+    """Silhouette by batch, scIB batch ASW, iLISI (raw and in [0, 1]) and kBET of one latent."""
     n_batches = len(np.unique(np.asarray(batch).astype(str)))
     sil = silhouette_batch(latent, batch, seed=seed)
     lisi = ilisi(latent, batch)
     return {"silhouette_batch": sil, "batch_asw": 1.0 - abs(sil), "ilisi": lisi,
             "ilisi_scaled": (lisi - 1) / (n_batches - 1) if n_batches > 1 else float("nan"),
-            "n_batches": n_batches}
+            **kbet(latent, batch, seed=seed), "n_batches": n_batches}
