@@ -1,10 +1,14 @@
-"""The structure network: residue embedding -> residual dilated CNN -> BiLSTM -> task heads.
+"""The structure network: residue embedding -> residual dilated CNN -> BiLSTM and/or
+Transformer -> task heads.
 
 The architecture follows the CNN + bidirectional-RNN family of single-sequence and profile
 predictors (NetSurfP-2.0, Klausen et al. 2019, Proteins 87:520; SPOT-1D, Hanson et al. 2019,
 Bioinformatics 35:2403): convolutions capture local sequence windows, the BiLSTM long-range
 context, and hard parameter sharing (Caruana 1997, Machine Learning 28:41) feeds one shared
-representation to an 8-state, a 3-state and an RSA head.
+representation to an 8-state, a 3-state and an RSA head. Instead of (or after) the BiLSTM,
+pre-norm Transformer blocks (:class:`bio_mtl.mtl.transformer.TransformerEncoder`) can carry the
+long-range context; their positions are relative only (rotary embeddings, Su et al. 2021, or
+ALiBi, Press et al. 2022), so they run on lengths never seen in training.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from torch import nn
 from ..errors import ConfigError
 from ..mtl.model import MultiTaskModel
 from ..mtl.tasks import TaskSpec
+from ._bilstm import PaddedBiLSTM
+from ..mtl.transformer import POSITIONS, TransformerEncoder, TransformerEncoderConfig
 from .alphabet import PAD_INDEX, SS3, SS8
 
 __all__ = ["TASKS", "StructureEncoder", "StructureModelConfig", "build_structure_model",
@@ -63,6 +69,24 @@ class StructureModelConfig:
     backbone
         Name or file of the ESM-2 model whose features the model takes (``input_dim`` set);
         recorded so prediction can rebuild the same features.
+    transformer_layers
+        Pre-norm Transformer blocks after the convolutions (and the BiLSTM, if any); 0 = none.
+        ``conv_layers=0, lstm_layers=0, transformer_layers=N`` is a plain Transformer.
+    transformer_dim
+        Transformer width (``None``: the width of the stage before it); the Transformer's input
+        layer projects onto it.
+    attention_heads
+        Attention heads; ``transformer_dim`` must be divisible by it (with an even head size
+        for RoPE).
+    transformer_ff_dim
+        Feed-forward width (``None``: 4 x ``transformer_dim``).
+    position
+        ``"rope"`` (rotary) or ``"alibi"``: both see only relative distances.
+
+    Notes
+    -----
+    The Transformer fields were added after ``ss_rsa_resdcnn_nsp2_v1`` shipped; their defaults
+    (no Transformer) rebuild every earlier checkpoint's network unchanged.
     """
 
     tasks: tuple[str, ...] = ("ss8", "ss3", "rsa")
@@ -77,6 +101,11 @@ class StructureModelConfig:
     dropout: float = 0.25
     ss3_source: str = "head"
     backbone: str | None = None
+    transformer_layers: int = 0
+    transformer_dim: int | None = None
+    attention_heads: int = 4
+    transformer_ff_dim: int | None = None
+    position: str = "rope"
 
     def __post_init__(self) -> None:
         bad = [t for t in self.tasks if t not in TASKS]
@@ -93,6 +122,39 @@ class StructureModelConfig:
             raise ConfigError("structure model: sizes must be positive")
         if not 0 <= self.dropout < 1:
             raise ConfigError("structure model: dropout must be in [0, 1)")
+        if self.transformer_layers < 0:
+            raise ConfigError("structure model: transformer_layers must be >= 0")
+        if self.position not in POSITIONS:
+            raise ConfigError(f"structure model: unknown position {self.position!r}; choose "
+                              f"from {', '.join(POSITIONS)}")
+        if self.transformer_layers:
+            self.transformer_config()  # checks heads and width
+
+    @property
+    def recurrent_dim(self) -> int:
+        """Width after the convolutions and the optional BiLSTM."""
+        return 2 * self.lstm_hidden if self.lstm_layers else self.conv_channels
+
+    def transformer_config(self) -> TransformerEncoderConfig:
+        """The :class:`~bio_mtl.mtl.transformer.TransformerEncoderConfig` of the attention stage.
+
+        Raises
+        ------
+        ConfigError
+            A width not divisible by ``attention_heads`` (or an odd RoPE head size).
+        """
+        d_model = self.transformer_dim or self.recurrent_dim
+        if self.attention_heads < 1 or d_model % self.attention_heads:
+            raise ConfigError(f"structure model: transformer width {d_model} must be divisible "
+                              f"by attention_heads={self.attention_heads}")
+        if self.position == "rope" and (d_model // self.attention_heads) % 2:
+            raise ConfigError(f"structure model: rope needs an even head size; width {d_model} "
+                              f"/ attention_heads {self.attention_heads} is odd")
+        return TransformerEncoderConfig(input_dim=self.recurrent_dim, d_model=d_model,
+                                        n_heads=self.attention_heads,
+                                        n_layers=self.transformer_layers,
+                                        ff_dim=self.transformer_ff_dim or 4 * d_model,
+                                        position=self.position, dropout=self.dropout)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -149,17 +211,20 @@ class StructureEncoder(nn.Module):
                        c.dropout) for i in range(c.conv_layers))
         self.norm = nn.LayerNorm(c.conv_channels)
         self.drop = nn.Dropout(c.dropout)
-        if c.lstm_layers:
-            self.lstm = nn.LSTM(c.conv_channels, c.lstm_hidden, num_layers=c.lstm_layers,
-                                batch_first=True, bidirectional=True,
-                                dropout=c.dropout if c.lstm_layers > 1 else 0.0)
-            self.out_dim = 2 * c.lstm_hidden
-        else:
-            self.lstm = None
-            self.out_dim = c.conv_channels
+        self.lstm = PaddedBiLSTM(c.conv_channels, c.lstm_hidden, c.lstm_layers,
+                                 dropout=c.dropout) if c.lstm_layers else None
+        # absent (not an empty module) when off, so older checkpoints keep their exact keys
+        self.transformer = TransformerEncoder(c.transformer_config()) \
+            if c.transformer_layers else None
+        self.out_dim = self.transformer.out_dim if self.transformer is not None \
+            else c.recurrent_dim
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode; ``mask`` (N, L) is True at real residues (default: all / non-padding)."""
+        """Encode; ``mask`` (N, L) is True at real residues (default: all / non-padding).
+
+        Padded positions never reach a real residue: they are zeroed before every convolution,
+        never reach the BiLSTM (each direction runs over the sequence's own length) and excluded as attention keys.
+        """
         if self.config.input_dim is None:
             if mask is None:
                 mask = inputs != PAD_INDEX
@@ -174,16 +239,9 @@ class StructureEncoder(nn.Module):
             x = block(x, keep) * keep
         x = self.drop(self.norm(x)) * keep
         if self.lstm is not None:
-            lengths = mask.sum(dim=1).clamp(min=1).cpu()
-            if bool((lengths == x.shape[1]).all()):
-                x, _ = self.lstm(x)
-            else:
-                packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
-                                                           enforce_sorted=False)
-                out, _ = self.lstm(packed)
-                x, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
-                                                        total_length=x.shape[1])
-            x = self.drop(x)
+            x = self.drop(self.lstm(x, mask.sum(dim=1)) * keep)  # (N, L, 2 * hidden)
+        if self.transformer is not None:
+            x = self.drop(self.transformer(x, mask))                 # (N, L, transformer_dim)
         return x
 
 
