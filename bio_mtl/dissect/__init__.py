@@ -4,7 +4,9 @@ For every dimension: associations with covariates (Spearman/Pearson, AUROC, Krus
 eta^2, BH q-values), batch eta^2, a conditional likelihood-ratio test that separates confounders
 from mechanisms, gene attribution, signed preranked GSEA against a GMT, variance explained, and a
 label (``confounder:<covariate>``, ``mechanism:<pathway>``, ``nuisance:<batch>``,
-``tracks:<covariate>`` or ``unexplained``) with its evidence. Submodules are imported lazily.
+``tracks:<covariate>`` or ``unexplained``) with its evidence. Structure and dosing models are
+dissected through adapters that build the AnnData (:func:`structure_anndata`,
+:func:`dose_anndata`, :func:`model_anndata`). Submodules are imported lazily.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import importlib
 from typing import Any
 
 __all__ = ["DissectRules", "DissectionResult", "ExpressionConfig", "ExpressionModel",
-           "default_gene_sets", "dissect", "gsea_preranked", "read_gmt", "simulate_expression",
-           "write_report"]
+           "default_gene_sets", "dissect", "dose_anndata", "gsea_preranked", "kbet",
+           "model_anndata", "pooled_structure_latent", "read_gmt", "simulate_expression",
+           "structure_anndata", "write_report"]
 
 _LAZY = {
     "dissect": "._dissect",
@@ -27,6 +30,11 @@ _LAZY = {
     "read_gmt": ".enrichment",
     "simulate_expression": ".simulate",
     "write_report": ".report",
+    "structure_anndata": ".protein",
+    "pooled_structure_latent": ".protein",
+    "dose_anndata": ".dose",
+    "model_anndata": ".adapters",
+    "kbet": ".metrics",
 }
 
 

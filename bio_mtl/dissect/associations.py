@@ -155,7 +155,7 @@ def categorical_association(z: np.ndarray, labels: np.ndarray) -> dict:
     z, labels = z[ok], labels[ok].astype(str)
     levels = sorted(set(labels))
     out: dict = {"n": int(ok.sum()), "effect": np.nan, "p": np.nan, "statistic": np.nan}
-    if len(levels) < 2:
+    if len(levels) < 2 or np.ptp(z) == 0:  # one level, or a constant dimension: no test
         out["test"] = "none"
         return out
     out["effect"] = eta_squared(z, labels)
@@ -223,7 +223,7 @@ def conditional_lrt(outcome: np.ndarray, z: np.ndarray, confounders: list[np.nda
     for c in confounders:
         ok &= ~np.isnan(c)
     nan = {"lr": np.nan, "df": np.nan, "p": np.nan, "n": int(ok.sum()), "coef": np.nan}
-    if ok.sum() < 8:
+    if ok.sum() < 8 or np.ptp(z[ok]) == 0:  # too few samples, or a constant dimension
         return nan
     y = y[ok]
     zz = (z[ok] - z[ok].mean()) / (z[ok].std() or 1.0)

@@ -40,6 +40,8 @@ def silhouette_batch(latent: np.ndarray, batch: np.ndarray, *, max_cells: int = 
     latent = np.asarray(latent, dtype=float)
     if latent.ndim == 1:
         latent = latent[:, None]
+    if np.ptp(latent, axis=0).max() == 0:  # every sample at one point: undefined
+        return float("nan")
     size = min(max_cells, len(batch))
     return float(silhouette_score(latent, batch, sample_size=size if size < len(batch) else None,
                                   random_state=seed))
@@ -64,7 +66,31 @@ def _perplexity_weights(dist2: np.ndarray, perplexity: float, n_iter: int = 50) 
     return p
 
 
-def ilisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0) -> float:
+def _shuffled(latent: np.ndarray, batch: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latent (2-D float) and batch codes in a seeded random order.
+
+    Neighbour searches break ties between identical points by row order; a latent with
+    repeated values (e.g. genotype-driven) stored site by site would otherwise get
+    same-batch neighbourhoods from the file order alone.
+    """
+    latent = np.asarray(latent, dtype=float)
+    latent = latent[:, None] if latent.ndim == 1 else latent
+    codes = np.unique(np.asarray(batch).astype(str), return_inverse=True)[1]
+    order = np.random.default_rng(seed).permutation(len(codes))
+    return latent[order], codes[order]
+
+
+def _without_self(dist: np.ndarray, idx: np.ndarray, rows: np.ndarray, k: int):
+    """Drop each row's own index from ``k + 1`` neighbours (the last one if absent)."""
+    is_self = idx == rows[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones(idx.shape, dtype=bool)
+    keep[np.arange(len(idx)), drop] = False
+    return dist[keep].reshape(len(idx), k), idx[keep].reshape(len(idx), k)
+
+
+def ilisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0,
+          seed: int = 0) -> float:
     """Mean integration LISI (inverse Simpson index of batch labels in the neighbourhood).
 
     Parameters
@@ -75,6 +101,8 @@ def ilisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0) ->
         ``(n,)`` batch labels.
     perplexity
         Effective neighbourhood size; ``3 * perplexity`` nearest neighbours are searched.
+    seed
+        Order in which tied neighbours are broken (the samples are shuffled first).
 
     References
     ----------
@@ -83,12 +111,10 @@ def ilisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0) ->
     """
     from sklearn.neighbors import NearestNeighbors
 
-    latent = np.asarray(latent, dtype=float)
-    latent = latent[:, None] if latent.ndim == 1 else latent
-    codes = np.unique(np.asarray(batch).astype(str), return_inverse=True)[1]
+    latent, codes = _shuffled(latent, batch, seed)
     k = int(min(3 * perplexity, len(codes) - 1))
     dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(latent).kneighbors(latent)
-    dist, idx = dist[:, 1:], idx[:, 1:]
+    dist, idx = _without_self(dist, idx, np.arange(len(codes)), k)
     p = _perplexity_weights(dist**2, min(perplexity, k / 3))
     onehot = np.eye(codes.max() + 1)[codes[idx]]  # (n, k, B)
     share = np.einsum("nk,nkb->nb", p, onehot)
@@ -113,7 +139,8 @@ def kbet(latent: np.ndarray, batch: np.ndarray, *, k: int | None = None, alpha: 
     max_tests
         Samples tested (all when ``n`` is smaller, else a seeded subsample).
     seed
-        Seed of the subsample and of the random neighbourhoods.
+        Seed of the sample order (ties between identical points), the subsample and the
+        random neighbourhoods.
 
     Returns
     -------
@@ -136,10 +163,8 @@ def kbet(latent: np.ndarray, batch: np.ndarray, *, k: int | None = None, alpha: 
     from scipy import stats
     from sklearn.neighbors import NearestNeighbors
 
-    latent = np.asarray(latent, dtype=float)
-    latent = latent[:, None] if latent.ndim == 1 else latent
-    levels, codes = np.unique(np.asarray(batch).astype(str), return_inverse=True)
-    n, n_batches = len(codes), len(levels)
+    latent, codes = _shuffled(latent, batch, seed)
+    n, n_batches = len(codes), int(codes.max()) + 1 if len(codes) else 0
     if n_batches < 2:
         return {"kbet_rejection": float("nan"), "kbet_expected": float("nan"),
                 "kbet_k": 0, "kbet_n_tested": 0}
@@ -148,11 +173,9 @@ def kbet(latent: np.ndarray, batch: np.ndarray, *, k: int | None = None, alpha: 
     k = int(min(k, n - 1))
     rng = np.random.default_rng(seed)
     tested = np.arange(n) if n <= max_tests else np.sort(rng.choice(n, max_tests, replace=False))
-    near = NearestNeighbors(n_neighbors=k).fit(latent).kneighbors(
-        latent[tested], return_distance=False)  # (t, k), usually the sample itself first
+    dist, near = NearestNeighbors(n_neighbors=k).fit(latent).kneighbors(latent[tested])
     # the neighbourhood: the sample plus its k - 1 nearest other samples (duplicates safe)
-    idx = np.stack([np.concatenate([[i], row[row != i][: k - 1]])
-                    for i, row in zip(tested, near, strict=True)])
+    idx = np.column_stack([tested, _without_self(dist, near, tested, k - 1)[1]])
     expected = np.bincount(codes, minlength=n_batches) / n * k
 
     def rejection(neighbourhoods: np.ndarray) -> float:
@@ -170,7 +193,7 @@ def batch_mixing(latent: np.ndarray, batch: np.ndarray, *, seed: int = 0) -> dic
     """Silhouette by batch, scIB batch ASW, iLISI (raw and in [0, 1]) and kBET of one latent."""
     n_batches = len(np.unique(np.asarray(batch).astype(str)))
     sil = silhouette_batch(latent, batch, seed=seed)
-    lisi = ilisi(latent, batch)
+    lisi = ilisi(latent, batch, seed=seed)
     return {"silhouette_batch": sil, "batch_asw": 1.0 - abs(sil), "ilisi": lisi,
             "ilisi_scaled": (lisi - 1) / (n_batches - 1) if n_batches > 1 else float("nan"),
             **kbet(latent, batch, seed=seed), "n_batches": n_batches}

@@ -146,3 +146,20 @@ def test_negative_enrichment_has_bottom_leading_edge():
                          n_permutations=200)
     assert res[0]["nes"] < -1
     assert res[0]["leading_edge"] == genes[-10:][::-1]  # from the most negative upwards
+
+
+def test_constant_dimension_gets_no_statistics():
+    import anndata as ad
+
+    from bio_mtl.dissect import dissect
+
+    # e.g. the CYP4F2 pathway of a dose model on a cohort without CYP4F2 genotypes
+    obs = _obs(40)
+    adata = ad.AnnData(obs=obs)
+    adata.obsm["X_lat"] = np.column_stack([obs["age"], np.zeros(40)])
+    res = dissect(adata, latent_key="X_lat", covariates=["age"], batch_key="site")
+    flat = res.dimensions.iloc[1]
+    assert flat["label"] == "unexplained"
+    assert np.isnan(flat["batch_eta2"])
+    assert np.isnan(flat["batch_silhouette"])  # not 0: undefined when all samples coincide
+    assert res.associations.query("dimension == 'lat2'")["p"].isna().all()
