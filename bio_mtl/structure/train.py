@@ -16,8 +16,8 @@ from .alphabet import SS8_TO_SS3_INDEX
 from .data import CB513_OVERLAP_IDS, Chain, TokenBatches, join_rsa, read_chains, split_chains
 from .model import StructureModelConfig, build_structure_model, structure_tasks
 
-__all__ = ["StructureTrainResult", "compare_ss3_sources", "save_structure_model",
-           "train_structure"]
+__all__ = ["StructureTrainResult", "compare_ss3_sources", "limit_rsa_labels",
+           "save_structure_model", "train_structure"]
 
 
 @dataclass
@@ -85,7 +85,8 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
                     model_config: StructureModelConfig | None = None,
                     train_config=None, seed: int | None = None, batch_tokens: int = 8192,
                     max_len: int | None = 512, ss_fraction: float = 1.0, rsa_repeat: int = 1,
-                    max_ss_chains: int | None = None, exclude_ids=CB513_OVERLAP_IDS,
+                    max_ss_chains: int | None = None, rsa_label_chains: int | None = None,
+                    select_best: bool = True, exclude_ids=CB513_OVERLAP_IDS,
                     out_dir: str | os.PathLike | None = None,
                     checkpoint_dir: str | os.PathLike | None = None,
                     log_path: str | os.PathLike | None = None,
@@ -113,6 +114,14 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     max_ss_chains
         Use only the first ``max_ss_chains`` training chains of ``train_paths`` (after the split),
         for small experiments.
+    rsa_label_chains
+        Keep RSA labels on only this many training chains (a fixed subset: the lowest SHA-256
+        of the chain id), dropping the RSA labels of the others but keeping their SS labels;
+        for label-scarcity experiments. Validation chains keep all their labels.
+    select_best
+        ``True``: restore the epoch with the best monitored validation score. ``False``: keep
+        the last epoch and score the validation set once, at the end (a fixed-epoch protocol
+        that treats every task alike, and skips the per-epoch validation passes).
     exclude_ids
         Ids never trained on (default: the two NetSurfP-2.0 chains identical to CB513 chains).
     out_dir
@@ -157,6 +166,9 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
         val = ss_val + rsa_val
     if max_ss_chains is not None:
         ss_train = ss_train[:max_ss_chains]
+    if rsa_label_chains is not None:
+        ss_train, rsa_train = (limit_rsa_labels(x, ss_train + rsa_train, rsa_label_chains)
+                               for x in (ss_train, rsa_train))
     tasks = structure_tasks(mcfg.tasks)
 
     def keep_labels(c: Chain) -> Chain:
@@ -186,7 +198,7 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     model = build_structure_model(mcfg)
     trainer = Trainer(model, tasks, tcfg, progress=progress, log_path=log_path,
                       checkpoint_dir=checkpoint_dir)
-    trainer.fit(train_batches, val_batches)
+    trainer.fit(train_batches, val_batches if select_best else None)
     metrics: dict = {}
     if val_batches:
         metrics = trainer.evaluate(val_batches)
@@ -207,9 +219,35 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
                                        "val_fraction": val_fraction,
                                        "rsa_val_fraction": rsa_val_fraction,
                                        "max_ss_chains": max_ss_chains,
+                                       "rsa_label_chains": rsa_label_chains,
+                                       "select_best": select_best,
                                        "exclude_ids": sorted(exclude)},
                              torch_threads=torch.get_num_threads())
     return StructureTrainResult(model, metrics, trainer.history_)
+
+
+def limit_rsa_labels(chains: list[Chain], pool: list[Chain], n: int) -> list[Chain]:
+    """``chains`` with RSA labels kept only on the ``n`` chosen RSA-labelled chains of ``pool``.
+
+    The chosen chains are those of ``pool`` with RSA labels whose ids have the lowest SHA-256,
+    so the subset depends only on the ids (not on file order or the seed). SS labels are kept.
+
+    Examples
+    --------
+    >>> a = Chain("a", "AC", np.zeros(2, int), np.zeros(2, int), np.ones(2, np.float32))
+    >>> b = Chain("b", "AC", np.zeros(2, int), np.zeros(2, int), np.ones(2, np.float32))
+    >>> [c.has_rsa for c in limit_rsa_labels([a, b], [a, b], 1)]
+    [False, True]
+    """
+    import hashlib
+
+    if n < 0:
+        raise InputError(f"rsa_label_chains must be >= 0, got {n}")
+    labelled = sorted((c.id for c in pool if c.has_rsa),
+                      key=lambda i: hashlib.sha256(i.encode()).hexdigest())
+    keep = set(labelled[:n])
+    return [c if c.id in keep or not c.has_rsa else
+            Chain(c.id, c.seq, c.tokens, c.ss8, np.full_like(c.rsa, np.nan)) for c in chains]
 
 
 def _fingerprint(path: str) -> dict:

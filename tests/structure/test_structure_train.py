@@ -149,3 +149,31 @@ def test_rsa_only_model_ignores_ss_only_chains(tmp_path):
     assert result.metrics["n_train_chains"] == n_rsa_train
     assert set(result.metrics) >= {"rsa", "loss"}
     assert "ss8" not in result.metrics
+
+
+def test_scarce_rsa_labels_and_last_epoch_protocol(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl.gz", toy_records(20, 8, with_rsa=False,
+                                                                 prefix="t"))
+    rsa = write_jsonl(tmp_path / "rsa.jsonl.gz", toy_records(30, 9, with_rsa=True, prefix="r"))
+    small = dict(embed_dim=8, conv_channels=8, conv_layers=1, kernel_size=3, dilations=(1,),
+                 lstm_layers=0, dropout=0.0)
+    common = dict(rsa_paths=rsa, train_config=TrainConfig(epochs=2), val_fraction=0.2,
+                  rsa_val_fraction=0.2, batch_tokens=600, rsa_label_chains=5)
+    rsa_only = train_structure(train, model_config=StructureModelConfig(tasks=("rsa",), **small),
+                               **common)
+    full = train_structure(train, model_config=StructureModelConfig(tasks=("rsa",), **small),
+                           **{**common, "rsa_label_chains": None})
+    # 5 chains keep their RSA labels; validation keeps all of its RSA chains
+    assert rsa_only.metrics["n_train_chains"] == 5
+    assert rsa_only.metrics["n_val_chains"] == full.metrics["n_val_chains"]
+    assert full.metrics["n_train_chains"] > 5
+    joint = train_structure(train, model_config=StructureModelConfig(**small),
+                            select_best=False, **common)
+    # every chain still trains SS; the last epoch is kept and validation is scored once
+    assert joint.metrics["n_train_chains"] == 50 - joint.metrics["n_val_chains"]
+    assert joint.metrics["best_epoch"] == 2
+    assert all("val_loss" not in record for record in joint.history)
+    assert 0 <= joint.metrics["rsa"]["mae"] <= 1
+    with pytest.raises(InputError, match="rsa_label_chains must be >= 0"):
+        train_structure(train, model_config=StructureModelConfig(**small),
+                        **{**common, "rsa_label_chains": -1})
