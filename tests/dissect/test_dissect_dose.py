@@ -13,12 +13,19 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 @pytest.fixture(scope="module")
 def cohort_and_model():
-    from bio_mtl.dosing import load_pretrained, simulate_cohort
+    import torch
 
-    # the shipped warfarin model (real weights, no training in the test) on simulated patients
+    from bio_mtl.dosing import DosingModel, simulate_cohort
+
+    # a small model fitted here (one epoch is enough: the tests check how the adapter reads
+    # the model, and the sign-constrained pathway layer, not dosing accuracy)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     patients = simulate_cohort({"warfarin": 160}, seed=3)
     patients["site"] = np.where(np.arange(160) % 2 == 0, "site_a", "site_b")
-    return patients, load_pretrained("warfarin_iwpc_v1")
+    model = DosingModel(epochs=1, calibration_fraction=0.0, seed=0).fit(patients)
+    yield patients, model
+    torch.set_num_threads(threads)
 
 
 def test_shared_layer_output_is_what_the_heads_read(cohort_and_model):
