@@ -1,7 +1,8 @@
 """Reproduce the IWPC evaluation table of docs/dose.md.
 
-Usage: python benchmarks/dose_eval.py [--data iwpc] [--seed 0] [-o dose_eval.json]
-(5-fold CV and leave-sites-out for every model in bio_mtl.dosing.evaluate.MODELS).
+Usage: python benchmarks/dose_eval.py [--data iwpc] [--seed 0] [-o dose_eval.json] [--params JSON]
+(5-fold CV and leave-sites-out for every model in bio_mtl.dosing.evaluate.MODELS; overall, per
+ancestry and per dose range, and the DosingModel's conformal coverage).
 """
 
 from __future__ import annotations
@@ -20,20 +21,36 @@ def main() -> None:
     parser.add_argument("--data", default="iwpc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="dose_eval.json")
+    parser.add_argument("--params", help="DosingModel parameters as JSON, e.g. "
+                                         "'{\"target\": \"sqrt\"}' (default: the defaults)")
     args = parser.parse_args()
     _, frame, info = read_dose_table(args.data)
     rows = frame[trainable_mask(frame)].reset_index(drop=True)
     start = time.time()
-    report = evaluate_cohort(rows, seed=args.seed)
+    params = json.loads(args.params) if args.params else {}
+    report = evaluate_cohort(rows, seed=args.seed, dosing_params=params)
     for scheme, rep in report.items():
         print(f"\n{scheme} ({rep['n_splits']} folds, {rep['n_patients']} patients)")
         print("| model | MAE (mg/week) | PW20 | R² |\n|---|---|---|---|")
         for name, m in rep["models"].items():
             o = m["overall"]
             print(f"| {name} | {o['mae']:.2f} | {100 * o['pw20']:.1f} % | {o['r2']:.3f} |")
-        print("coverage of the DosingModel 90 % intervals:", rep.get("coverage"))
+        for key, title in (("by_ancestry", "ancestry"), ("by_dose_range", "dose range")):
+            groups = list(next(iter(rep["models"].values()))[key])
+            print(f"\n{scheme}, MAE (mg/week) / PW20 by {title} (n = "
+                  + ", ".join(f"{g} {next(iter(rep['models'].values()))[key][g]['n']}"
+                              for g in groups) + ")")
+            print("| model | " + " | ".join(groups) + " |\n|---" * (len(groups) + 1) + "|")
+            for name, m in rep["models"].items():
+                cells = [f"{m[key][g]['mae']:.2f} / {100 * m[key][g]['pw20']:.0f} %"
+                         for g in groups]
+                print(f"| {name} | " + " | ".join(cells) + " |")
+        cov = rep.get("coverage", {})
+        print(f"\nDosingModel conformal intervals: nominal {cov.get('nominal')}, empirical "
+              f"{cov.get('empirical', float('nan')):.3f}, median width "
+              f"{cov.get('median_width', float('nan')):.1f} mg/week")
     with open(args.output, "w", encoding="utf-8") as handle:
-        json.dump({"data": info, "seed": args.seed, "report": report,
+        json.dump({"data": info, "seed": args.seed, "dosing_params": params, "report": report,
                    "seconds": time.time() - start}, handle, indent=2, default=float)
 
 

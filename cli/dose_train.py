@@ -104,6 +104,16 @@ def evaluate_dose(data, model_dir, folds, seed, output):
                     ["model", "MAE (mg/wk)", "PW20", "R2"],
                     [(n, m["overall"]["mae"], m["overall"]["pw20"], m["overall"]["r2"])
                      for n, m in rep["models"].items()])
+        for key in ("by_ancestry", "by_dose_range"):
+            groups = list(next(iter(rep["models"].values()))[key])
+            print_table(f"{scheme}: MAE (mg/wk) / PW20 {key.replace('_', ' ')}",
+                        ["model", *groups],
+                        [(n, *(f"{m[key][g]['mae']:.2f} / {m[key][g]['pw20']:.0%}"
+                               for g in groups)) for n, m in rep["models"].items()])
+        if "coverage" in rep:
+            cov = rep["coverage"]
+            click.echo(f"{scheme}: DosingModel interval coverage {cov['empirical']:.1%} "
+                       f"(nominal {cov['nominal']:.0%})")
     if output:
         doc = {"data": info, "seed": seed, "versions": versions(), "report": report}
         with atomic_write(output) as handle:

@@ -187,6 +187,7 @@ def cross_validate(frame: pd.DataFrame, *, scheme: str = "kfold", n_splits: int 
     y = frame["dose_mg_per_week"].to_numpy(float)
     preds = {n: np.full(len(frame), np.nan) for n in names}
     lo, hi = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    nominal = None
     for train, test in folds:
         for name in names:
             model = make_model(name, seed, **(dosing_params or {})
@@ -194,6 +195,7 @@ def cross_validate(frame: pd.DataFrame, *, scheme: str = "kfold", n_splits: int 
             model.fit(frame.iloc[train])
             if hasattr(model, "predict_interval"):
                 p, lo[test], hi[test] = model.predict_interval(frame.iloc[test])
+                nominal = 1 - model.alpha
             else:
                 p = model.predict(frame.iloc[test])
             preds[name][test] = p
@@ -206,7 +208,7 @@ def cross_validate(frame: pd.DataFrame, *, scheme: str = "kfold", n_splits: int 
             "by_ancestry": grouped_metrics(y, preds[name], frame["ancestry"]),
             "by_dose_range": range_metrics(y, preds[name])}
     if np.isfinite(lo).any():
-        report["coverage"] = {"nominal": None, "empirical": coverage(y, lo, hi),
+        report["coverage"] = {"nominal": nominal, "empirical": coverage(y, lo, hi),
                               "median_width": float(np.nanmedian(hi - lo))}
     return report
 

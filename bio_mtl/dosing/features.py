@@ -34,12 +34,19 @@ import pandas as pd
 from ..errors import InputError, MissingColumnError
 from .iwpc import age_to_decades, is_iwpc_format, tidy_iwpc
 
-__all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "GENETIC_FEATURES", "TIDY_INPUT_COLUMNS",
+__all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "GENETIC_FEATURES", "GENE_FEATURES",
+           "TIDY_INPUT_COLUMNS",
            "feature_table", "genetic_values", "read_dose_table", "tidy_patients"]
 
 GENETIC_FEATURES = ("cyp2c9_star2", "cyp2c9_star3", "cyp2c9_other_deficit", "cyp2c9_unknown",
-                    "vkorc1_a", "vkorc1_unknown", "cyp4f2_t", "cyp4f2_unknown",
-                    "cyp2c19_deficit", "cyp2c19_gain", "cyp2c19_unknown")
+                    "vkorc1_a", "vkorc1_unknown", "vkorc1_a_asian", "vkorc1_a_black",
+                    "cyp4f2_t", "cyp4f2_unknown", "cyp2c19_deficit", "cyp2c19_gain",
+                    "cyp2c19_unknown")
+#: gene -> (its genetic feature columns, its "unknown" flag column)
+GENE_FEATURES = {"CYP2C9": (GENETIC_FEATURES[:3], "cyp2c9_unknown"),
+                 "VKORC1": (("vkorc1_a", "vkorc1_a_asian", "vkorc1_a_black"), "vkorc1_unknown"),
+                 "CYP4F2": (("cyp4f2_t",), "cyp4f2_unknown"),
+                 "CYP2C19": (("cyp2c19_deficit", "cyp2c19_gain"), "cyp2c19_unknown")}
 COMED_FEATURES = ("amiodarone", "inducer", "cyp2c19_inhibitor")
 CLINICAL_FEATURES = ("age_decades", "height_cm", "weight_kg", "asian", "black", "other")
 TIDY_INPUT_COLUMNS = ("patient_id", "site", "age", "age_decades", "weight_kg", "height_cm",
@@ -246,6 +253,9 @@ def feature_table(frame: pd.DataFrame, *, path: object = None
     out["cyp2c9_unknown"] = unknown9.astype(float)
     out["vkorc1_a"] = gv["vkorc1_a"].fillna(0.0)
     out["vkorc1_unknown"] = gv["vkorc1_a"].isna().astype(float)
+    # ancestry-specific VKORC1 effects (the -1639A effect differs by ancestry; Limdi 2010)
+    out["vkorc1_a_asian"] = out["vkorc1_a"] * (frame["ancestry"] == "asian").astype(float)
+    out["vkorc1_a_black"] = out["vkorc1_a"] * (frame["ancestry"] == "black").astype(float)
     out["cyp4f2_t"] = gv["cyp4f2_t"].fillna(0.0)
     out["cyp4f2_unknown"] = gv["cyp4f2_t"].isna().astype(float)
     act19 = gv["cyp2c19_activity"]

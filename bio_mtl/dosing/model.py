@@ -19,7 +19,8 @@ import pandas as pd
 from .._random import hash_split
 from ..errors import InputError, NotFittedError
 from .conformal import TRANSFORMS, conformal_interval, conformal_quantile
-from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES, feature_table
+from .features import (CLINICAL_FEATURES, COMED_FEATURES, GENE_FEATURES, GENETIC_FEATURES,
+                       feature_table)
 
 __all__ = ["DosingModel"]
 
@@ -35,6 +36,10 @@ class DosingModel:
         Width of each head's residual MLP (0 = purely log-linear heads).
     target
         ``"log"`` or ``"sqrt"``: the dose scale the heads predict and the loss uses.
+    loss
+        ``"mse"``, ``"huber"`` or ``"l1"`` on the ``target`` scale.
+    vkorc1_by_ancestry
+        Let the VKORC1 -1639A effect differ between Asian, Black and other patients.
     epochs, lr, batch_size, weight_decay
         Optimisation (AdamW, cosine decay) through :class:`bio_mtl.mtl.trainer.Trainer`.
     alpha
@@ -56,6 +61,9 @@ class DosingModel:
     standardisation_ : dict
         Medians (imputation), means and standard deviations of the clinical covariates and
         their training ranges.
+    untrained_genes_ : list of str
+        Genes never genotyped in the training rows; their effect cannot be learned, so they are
+        treated as unknown at prediction time (with a warning when given).
 
     References
     ----------
@@ -63,11 +71,14 @@ class DosingModel:
     Mach Learn 1997;28:41-75; CPIC guidelines (cpicpgx.org).
     """
 
-    def __init__(self, *, hidden: int = 0, target: str = "log", epochs: int = 80,
-                 lr: float = 0.03, batch_size: int = 512, weight_decay: float = 1e-4,
-                 alpha: float = 0.1, calibration_fraction: float = 0.15, seed: int = 0) -> None:
+    def __init__(self, *, hidden: int = 0, target: str = "log", loss: str = "mse",
+                 vkorc1_by_ancestry: bool = True, epochs: int = 80, lr: float = 0.03,
+                 batch_size: int = 512, weight_decay: float = 1e-4, alpha: float = 0.1,
+                 calibration_fraction: float = 0.15, seed: int = 0) -> None:
         self.hidden = hidden
         self.target = target
+        self.loss = loss
+        self.vkorc1_by_ancestry = vkorc1_by_ancestry
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -109,9 +120,18 @@ class DosingModel:
                         "max": float(values.max()) if values.size else med}
         self.standardisation_ = std
 
+    def _mask_untrained(self, feats: pd.DataFrame) -> pd.DataFrame:
+        feats = feats.copy()
+        for gene in getattr(self, "untrained_genes_", ()):
+            cols, flag = GENE_FEATURES[gene]
+            feats[list(cols)] = 0.0
+            feats[flag] = 1.0
+        return feats
+
     def _tensors(self, feats: pd.DataFrame) -> dict:
         import torch
 
+        feats = self._mask_untrained(feats)
         clin = feats[list(CLINICAL_FEATURES)].copy()
         for col, s in self.standardisation_.items():
             clin[col] = (clin[col].fillna(s["median"]) - s["mean"]) / s["std"]
@@ -148,22 +168,25 @@ class DosingModel:
             ``self``.
         """
         from ..mtl import MultiTaskModel
-        from .pathway import DrugHead, PathwayEncoder
+        from .pathway import DrugHead, PathwayEncoder, pathway_spec
 
-        if self.target not in TRANSFORMS:
+        if self.target not in TRANSFORMS or self.loss not in ("mse", "huber", "l1"):
             from ..errors import ConfigError
 
-            raise ConfigError(f"dosing: unknown target {self.target!r}; choose log or sqrt")
+            raise ConfigError(f"dosing: unknown target {self.target!r} or loss {self.loss!r}; "
+                              "choose target log or sqrt and loss mse, huber or l1")
         X = X.reset_index(drop=True)
         feats, _ = feature_table(X)
         t = self._targets(X)
         self._fit_standardisation(feats)
+        self.untrained_genes_ = [g for g, (_, flag) in GENE_FEATURES.items()
+                                 if bool((feats[flag] == 1).all())]
         drugs = list(dict.fromkeys(X["drug"].astype(str)))
         cal = self._calibration_mask(X)
         import torch
 
         torch.manual_seed(self.seed)
-        encoder = PathwayEncoder()
+        encoder = PathwayEncoder(pathway_spec(vkorc1_by_ancestry=self.vkorc1_by_ancestry))
         width = encoder.n_linear + len(CLINICAL_FEATURES)
         heads = {d: DrugHead(encoder.n_linear, width, self.hidden,
                              float(np.mean(t[(X["drug"] == d).to_numpy()]))) for d in drugs}
@@ -188,6 +211,8 @@ class DosingModel:
             self.conformal_q_[d] = conformal_quantile(np.abs(t[keep] - pred[keep]), self.alpha)
 
     def _batches(self, feats, drug, t, drugs, *, extra=None):
+        from ._batches import _Batches
+
         return _Batches(self._tensors(feats), drug, t, drugs, self.batch_size, self.seed,
                         extra=extra)
 
@@ -198,7 +223,8 @@ class DosingModel:
         from ..mtl.trainer import TrainConfig, Trainer
 
         names = tasks_all or drugs
-        tasks = [TaskSpec(name=d, kind="regression", loss="mse", metrics=("mae",)) for d in names]
+        tasks = [TaskSpec(name=d, kind="regression", loss=self.loss, metrics=("mae",))
+                 for d in names]
         cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                           weight_decay=self.weight_decay, grad_clip=5.0, seed=self.seed)
         trainer = Trainer(self.module_, tasks, cfg, progress=progress)
@@ -244,6 +270,9 @@ class DosingModel:
         d = new[0]
         feats, _ = feature_table(X)
         t = self._targets(X)
+        if finetune_pathways:  # a gene typed in the new drug's rows becomes learnable
+            self.untrained_genes_ = [g for g in self.untrained_genes_
+                                     if bool((feats[GENE_FEATURES[g][1]] == 1).all())]
         n_lin = self.module_.encoder.n_linear
         self.module_.heads[d] = DrugHead(n_lin, n_lin + len(CLINICAL_FEATURES), self.hidden,
                                          float(t.mean()))
@@ -341,6 +370,11 @@ class DosingModel:
                 elif not s["min"] <= value <= s["max"]:
                     warnings[i].append(f"{col}={value:.4g} outside the training range "
                                        f"[{s['min']:.4g}, {s['max']:.4g}]")
+        for gene in getattr(self, "untrained_genes_", ()):
+            flag = GENE_FEATURES[gene][1]
+            for i in np.flatnonzero(feats[flag].to_numpy() == 0):
+                warnings[i].append(f"{gene} genotype given but this model was trained without "
+                                   f"{gene} genotypes; treated as unknown")
         for i, drug in enumerate(self._drug_column(X.reset_index(drop=True), None)):
             if not np.isfinite(self.conformal_q_.get(drug, np.inf)):
                 warnings[i].append(f"no calibrated interval for {drug}")
@@ -353,6 +387,7 @@ class DosingModel:
 
         self._check_fitted()
         config = {"params": self.get_params(), "drugs": self.drugs_,
+                  "untrained_genes": list(self.untrained_genes_),
                   "pathways": self.pathway_names_, "standardisation": self.standardisation_,
                   "conformal_q": {k: (None if not np.isfinite(v) else v)
                                   for k, v in self.conformal_q_.items()},
@@ -367,12 +402,12 @@ class DosingModel:
         """Rebuild a saved model (strict weight check)."""
         from ..mtl import MultiTaskModel
         from ..mtl.checkpoint import load_weights, read_config
-        from .pathway import DrugHead, PathwayEncoder
+        from .pathway import DrugHead, PathwayEncoder, pathway_spec
 
         doc = read_config(directory, kind="dosing")
         cfg = doc["config"]
         model = cls(**cfg["params"])
-        encoder = PathwayEncoder()
+        encoder = PathwayEncoder(pathway_spec(vkorc1_by_ancestry=model.vkorc1_by_ancestry))
         width = encoder.n_linear + len(CLINICAL_FEATURES)
         heads = {d: DrugHead(encoder.n_linear, width, model.hidden) for d in cfg["drugs"]}
         model.module_ = load_weights(MultiTaskModel(encoder, heads), directory)
@@ -380,36 +415,8 @@ class DosingModel:
         model.drugs_ = list(cfg["drugs"])
         model.pathway_names_ = encoder.names
         model.standardisation_ = cfg["standardisation"]
+        model.untrained_genes_ = list(cfg.get("untrained_genes", []))
         model.conformal_q_ = {k: (np.inf if v is None else float(v))
                               for k, v in cfg["conformal_q"].items()}
         model.metadata_ = {k: v for k, v in doc.items() if k != "config"}
         return model
-
-
-class _Batches:
-    """Re-iterable shuffled mini-batches (reshuffled per epoch via ``set_epoch``)."""
-
-    def __init__(self, tensors, drug, t, drugs, batch_size, seed, *, extra=None) -> None:
-        import torch
-
-        self.tensors, self.batch_size, self.seed, self.epoch = tensors, batch_size, seed, 0
-        self.n = len(t)
-        self.targets = {}
-        for d in drugs:
-            col = np.where(drug == d, t, np.nan)
-            self.targets[d] = torch.tensor(col, dtype=torch.float32)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return max(1, -(-self.n // self.batch_size))
-
-    def __iter__(self):
-        import torch
-
-        order = np.random.default_rng(self.seed * 1000 + self.epoch).permutation(self.n)
-        for start in range(0, self.n, self.batch_size):
-            idx = torch.from_numpy(order[start:start + self.batch_size])
-            yield {"inputs": {k: v[idx] for k, v in self.tensors.items()},
-                   "targets": {d: v[idx] for d, v in self.targets.items()}}

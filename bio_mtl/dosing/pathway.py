@@ -22,7 +22,7 @@ from torch import nn
 
 from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES
 
-__all__ = ["PATHWAYS", "DrugHead", "PathwayEncoder"]
+__all__ = ["PATHWAYS", "DrugHead", "PathwayEncoder", "pathway_spec"]
 
 #: pathway -> {input feature: (sign, initial magnitude)}; sign -1 lowers, +1 raises activity,
 #: 0 is unconstrained (unknown-genotype offsets).
@@ -31,13 +31,26 @@ PATHWAYS: dict[str, dict[str, tuple[int, float]]] = {
                          "cyp2c9_star3": (-1, math.log(2.0)),
                          "cyp2c9_other_deficit": (-1, 0.35), "cyp2c9_unknown": (0, 0.0),
                          "amiodarone": (-1, 0.3), "inducer": (1, 0.3)},
-    "VKORC1 sensitivity": {"vkorc1_a": (1, 0.4), "vkorc1_unknown": (0, 0.0)},
+    "VKORC1 sensitivity": {"vkorc1_a": (1, 0.4), "vkorc1_unknown": (0, 0.0),
+                           "vkorc1_a_asian": (0, 0.0), "vkorc1_a_black": (0, 0.0)},
     "CYP4F2 activity": {"cyp4f2_t": (-1, 0.1), "cyp4f2_unknown": (0, 0.0)},
     "CYP2C19 clearance": {"cyp2c19_deficit": (-1, 0.35), "cyp2c19_gain": (1, 0.2),
                           "cyp2c19_unknown": (0, 0.0), "cyp2c19_inhibitor": (-1, 0.3),
                           "inducer": (1, 0.2)},
 }
 _INPUTS = GENETIC_FEATURES + COMED_FEATURES
+
+
+def pathway_spec(*, vkorc1_by_ancestry: bool = True) -> dict[str, dict[str, tuple[int, float]]]:
+    """:data:`PATHWAYS`, optionally without the ancestry-specific VKORC1 terms.
+
+    Parameters
+    ----------
+    vkorc1_by_ancestry
+        Keep ``vkorc1_a_asian`` and ``vkorc1_a_black`` (the -1639A effect per ancestry).
+    """
+    drop = () if vkorc1_by_ancestry else ("vkorc1_a_asian", "vkorc1_a_black")
+    return {k: {n: v for n, v in spec.items() if n not in drop} for k, spec in PATHWAYS.items()}
 
 
 def _inv_softplus(x: float) -> float:

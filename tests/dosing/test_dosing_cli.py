@@ -154,3 +154,60 @@ def test_batch_with_genotype_column(tiny_model, tmp_path):
     # *3/*3 with VKORC1 A/A needs far less than *1/*1 G/G
     assert table["dose_mg_per_week"][1] < 0.6 * table["dose_mg_per_week"][0]
     assert "assumed reference" in table["warnings"][1]
+
+
+def _iwpc_format(n, seed):
+    sim = simulate_cohort({"warfarin": n}, seed=seed)
+    race = {"white": "White", "asian": "Asian", "black": "Black or African American"}
+    return pd.DataFrame({
+        "PharmGKB Subject ID": [f"PA{seed}_{i}" for i in range(n)],
+        "Project Site": [1 + i % 3 for i in range(n)],
+        "Race (OMB)": sim["ancestry"].map(race),
+        "Age": [f"{int(d) * 10} - {int(d) * 10 + 9}" for d in sim["age_decades"]],
+        "Height (cm)": sim["height_cm"], "Weight (kg)": sim["weight_kg"],
+        "Amiodarone (Cordarone)": sim["amiodarone"].astype(int),
+        "Carbamazepine (Tegretol)": sim["inducer"].astype(int),
+        "Subject Reached Stable Dose of Warfarin": 1,
+        "Therapeutic Dose of Warfarin": sim["dose_mg_per_week"].round(1),
+        "CYP2C9 consensus": sim["cyp2c9"], "VKORC1 -1639 consensus": sim["vkorc1"]})
+
+
+def test_train_and_evaluate_end_to_end_on_iwpc_format(tmp_path):
+    import json
+
+    data = tmp_path / "iwpc.csv"
+    _iwpc_format(150, seed=3).to_csv(data, index=False)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("epochs: 15\ntarget: sqrt\n")
+    model = tmp_path / "m"
+    res = CliRunner().invoke(cli, ["train-dose", "--data", str(data), "--out", str(model),
+                                   "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((model / "config.json").read_text())
+    # IWPC-format tables carry no CYP4F2/CYP2C19: the model records it cannot use them
+    assert saved["config"]["untrained_genes"] == ["CYP4F2", "CYP2C19"]
+    report = tmp_path / "report.json"
+    res = CliRunner().invoke(cli, ["evaluate-dose", "--data", str(data), "--model", str(model),
+                                   "--folds", "3", "-o", str(report)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(report.read_text())["report"]
+    assert set(doc) == {"kfold", "sites"} and doc["sites"]["n_splits"] == 3
+    pub = [doc[s]["models"]["IWPC pharmacogenetic (published)"]["overall"]["mae"]
+           for s in ("kfold", "sites")]
+    assert pub[0] == pytest.approx(pub[1])   # a fixed formula does not depend on the folds
+    dm = doc["sites"]["models"]["DosingModel (pathway layer)"]
+    assert set(dm["by_dose_range"]) == {"low (<=21)", "intermediate", "high (>=49)"}
+    assert sum(g["n"] for g in dm["by_ancestry"].values()) == 150
+    assert doc["sites"]["coverage"]["nominal"] == pytest.approx(0.9)
+    assert "by ancestry" in res.output and "coverage" in res.output
+
+
+def test_out_of_range_and_untrained_gene_warnings(tiny_model):
+    model = _train(tiny_model)
+    res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--genotype",
+                                   "CYP2C9=*1/*1; VKORC1=G/G; CYP4F2=rs2108622:T/T", "--age",
+                                   "65", "--weight", "250", "--height", "175"])
+    assert res.exit_code == 0, res.output
+    assert "weight_kg=250 outside the training range" in res.output
+    assert "not genotyped (modelled as unknown): CYP2C19" in res.output
+    assert "CYP4F2 genotype given but this model was trained without CYP4F2" in res.output
