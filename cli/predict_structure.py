@@ -22,6 +22,30 @@ def _guess_format(output: str | None, fmt: str | None) -> str:
     return "tsv"
 
 
+def esm_embedder(model, backbone: str | None, cache_dir: str | None):
+    """The ESM-2 embedder a model needs (``None`` for residue-token models).
+
+    Raises ``ConfigError`` when a feature model gets no backbone, or a token model gets one.
+    """
+    from ..errors import ConfigError
+
+    config = model.structure_config
+    if config.input_dim is None:
+        if backbone is not None:
+            raise ConfigError("--backbone needs a model trained on ESM features; the chosen "
+                              "model reads residues directly (drop --backbone)")
+        return None
+    from ..structure.embeddings import ESMEmbedder
+
+    name = backbone or config.backbone
+    if name is None:
+        raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
+    return ESMEmbedder.from_pretrained(name, cache_dir=cache_dir)
+
+
+_CACHE_HELP = "Folder caching ESM-2 embeddings on disk (one file per sequence), reused later."
+
+
 @click.command("predict-structure")
 @click.argument("sequences", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -35,6 +59,8 @@ def _guess_format(output: str | None, fmt: str | None) -> str:
 @click.option("--backbone", default=None, metavar="NAME|PATH",
               help="ESM-2 model (e.g. esm2_t6_8M_UR50D or a local .pt) for models trained on "
                    "ESM features.")
+@click.option("--embedding-cache", type=click.Path(file_okay=False), default=None,
+              metavar="DIR", help=_CACHE_HELP)
 @click.option("--batch-tokens", type=click.IntRange(min=64), default=16384, show_default=True,
               help="Residues per forward pass (memory grows with it).")
 @click.option("--unknown-residue", type=click.Choice(["x", "error"]), default="x",
@@ -42,7 +68,8 @@ def _guess_format(output: str | None, fmt: str | None) -> str:
 @click.pass_context
 def predict_structure(ctx: click.Context, sequences: str, output: str | None, fmt: str | None,
                       summary: bool, model_name: str | None, backbone: str | None,
-                      batch_tokens: int, unknown_residue: str) -> None:
+                      embedding_cache: str | None, batch_tokens: int,
+                      unknown_residue: str) -> None:
     """Predict secondary structure (SS3, SS8) and relative solvent accessibility.
 
     SEQUENCES is a FASTA file (plain or gzipped), or - for stdin.
@@ -54,7 +81,6 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
       biomtl predict-structure seqs.fa -o ss.json --summary
       biomtl predict-structure seqs.fa -o ss.fasta --model runs/my_model
     """
-    from ..errors import ConfigError
     from ..structure.io import format_table, read_sequences, write_predictions
     from ..structure.predict import predict_structure as predict
     from ..structure.pretrained import load_model
@@ -63,18 +89,7 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
     records = read_sequences(sequences, unknown=unknown_residue)
     n_res = sum(len(seq) for _, seq in records)
     model = load_model(model_name)
-    config = model.structure_config
-    embedder = None
-    if config.input_dim is not None:
-        from ..structure.embeddings import ESMEmbedder
-
-        name = backbone or config.backbone
-        if name is None:
-            raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
-        embedder = ESMEmbedder.from_pretrained(name)
-    elif backbone is not None:
-        raise ConfigError("--backbone needs a model trained on ESM features; the chosen model "
-                          "reads residues directly (drop --backbone)")
+    embedder = esm_embedder(model, backbone, embedding_cache)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     progress = RichProgress(enabled=not quiet and n_res > 50_000)
     predictions = predict(records, model, batch_tokens=batch_tokens, embedder=embedder,

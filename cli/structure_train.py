@@ -52,9 +52,14 @@ def _read_yaml(path: str) -> dict:
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--weighting", default=None, help="Loss-weighting strategy (e.g. equal).")
 @click.option("--tasks", default=None, help="Comma-separated subset of ss8,ss3,rsa.")
+@click.option("--backbone", default=None, metavar="NAME|PATH",
+              help="Train on ESM-2 features: a fair-esm name (e.g. esm2_t6_8M_UR50D; torch.hub "
+                   "cache in $TORCH_HOME) or a local .pt checkpoint.")
+@click.option("--embedding-cache", type=click.Path(file_okay=False), default=None,
+              metavar="DIR", help="Folder caching the ESM-2 embeddings on disk (with --backbone).")
 @click.pass_context
 def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_dir, config_path,
-                    seed, epochs, weighting, tasks) -> None:
+                    seed, epochs, weighting, tasks, backbone, embedding_cache) -> None:
     """Train a structure model (SS8, SS3, RSA) on labelled chains.
 
     Input files hold one JSON object per line: {"id", "seq", "ss8", "rsa", "mask"}.
@@ -76,6 +81,8 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
         raise InputError("no training data: pass --train and/or --rsa-train")
     if val_paths and val_fraction is not None:
         raise ConfigError("give either --val or --val-fraction, not both")
+    if embedding_cache is not None and backbone is None:
+        raise ConfigError("--embedding-cache caches ESM-2 features; it needs --backbone")
     doc = _read_yaml(config_path) if config_path else {}
     mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
     if tasks:
@@ -94,9 +101,14 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
     data = dict(doc.get("data") or {})
     if val_fraction is not None:
         data["val_fraction"] = val_fraction
+    embedder = None
+    if backbone is not None:
+        from ..structure.embeddings import ESMEmbedder
+
+        embedder = ESMEmbedder.from_pretrained(backbone, cache_dir=embedding_cache)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     result = train(list(train_paths), rsa_paths=list(rsa_paths), val_paths=list(val_paths),
-                   model_config=mcfg, train_config=tcfg, out_dir=out_dir,
+                   model_config=mcfg, train_config=tcfg, out_dir=out_dir, embedder=embedder,
                    checkpoint_dir=f"{out_dir}/state", log_path=f"{out_dir}/train_log.jsonl",
                    progress=RichProgress(enabled=not quiet), **data)
     if not quiet:
@@ -118,7 +130,10 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
 @click.option("--batch-tokens", type=click.IntRange(min=64), default=16384, show_default=True)
 @click.option("--backbone", default=None, metavar="NAME|PATH",
               help="ESM-2 model for models trained on ESM features.")
-def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbone) -> None:
+@click.option("--embedding-cache", type=click.Path(file_okay=False), default=None,
+              metavar="DIR", help="Folder caching ESM-2 embeddings on disk.")
+def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbone,
+                       embedding_cache) -> None:
     """Score a structure model on labelled chains: Q3, Q8, per-class P/R/F1, SOV, RSA r/MAE.
 
     Each DATA file (JSON lines like the training data) is scored on its own, every record with
@@ -136,18 +151,11 @@ def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbon
     from ..structure.metrics import metrics_markdown, score_predictions
     from ..structure.predict import predict_structure
     from ..structure.pretrained import load_model
+    from .predict_structure import esm_embedder
 
     sets = {Path(p).name.removesuffix(".gz").removesuffix(".jsonl"): read_chains(p) for p in data}
     model = load_model(model_name)
-    embedder = None
-    if model.structure_config.input_dim is not None:
-        from ..errors import ConfigError
-        from ..structure.embeddings import ESMEmbedder
-
-        name = backbone or model.structure_config.backbone
-        if name is None:
-            raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
-        embedder = ESMEmbedder.from_pretrained(name)
+    embedder = esm_embedder(model, backbone, embedding_cache)
     results = {}
     for name, chains in sets.items():
         preds = predict_structure([(c.id, c.seq) for c in chains], model,

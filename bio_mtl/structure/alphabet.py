@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AMINO_ACIDS", "MAX_ASA_TIEN2013", "PAD_INDEX", "SS3", "SS8", "SS8_TO_SS3", "SS8_TO_SS3_INDEX",
-           "UNKNOWN_INDEX", "encode_sequence", "ss3_from_ss8"]
+__all__ = ["AMINO_ACIDS", "MAX_ASA_TIEN2013", "PAD_INDEX", "SS3", "SS8", "SS8_TO_SS3",
+           "SS8_TO_SS3_INDEX", "UNKNOWN_INDEX", "encode_sequence", "ss3_from_ss8"]
 
 #: The 20 standard amino acids in alphabetical one-letter order; index 20 is X (unknown/masked).
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"

@@ -197,10 +197,12 @@ def collate(chains: Sequence[Chain], tasks: Sequence[str] = ("ss8", "ss3", "rsa"
     inputs = torch.from_numpy(tokens)
     mask = inputs != PAD_INDEX
     if embedder is not None:
-        feats = embedder([c.seq[a:b] for c, (a, b) in zip(chains, spans, strict=False)])
-        inputs = torch.zeros(n, length, feats[0].shape[1])
-        for i, f in enumerate(feats):
-            inputs[i, :len(f)] = torch.as_tensor(np.asarray(f), dtype=torch.float32)
+        # whole chains are embedded (and cached) once, then cropped: a random crop per epoch
+        # would otherwise miss the cache every time and lose the context outside the crop
+        feats = embedder([c.seq for c in chains])
+        inputs = torch.zeros(n, length, np.asarray(feats[0]).shape[1])
+        for i, (f, (a, b)) in enumerate(zip(feats, spans, strict=True)):
+            inputs[i, :b - a] = torch.as_tensor(np.asarray(f)[a:b], dtype=torch.float32)
     return {"inputs": inputs, "targets": {t: all_targets[t] for t in tasks},
             "forward_kwargs": {"mask": mask}, "ids": [c.id for c in chains]}
 

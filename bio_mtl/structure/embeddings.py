@@ -2,21 +2,27 @@
 
 Two ways in, kept apart so tests never touch the network:
 
-* a **name** (``esm2_t6_8M_UR50D``) goes through ``esm.pretrained``, i.e. a torch.hub download
-  into ``$TORCH_HOME/hub/checkpoints`` (cached after the first use);
+* a **name** (``esm2_t6_8M_UR50D``) goes through ``esm.pretrained``, i.e. torch.hub. The files
+  ``<name>.pt`` and ``<name>-contact-regression.pt`` are looked up in
+  ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/hub/checkpoints``) and downloaded
+  only when missing, so once cached (or copied there by hand) a name works offline;
 * a **path** to a local ``.pt`` file in fair-esm's checkpoint layout (``{"cfg": {"model": ...},
   "model": state_dict}``) is read with ``torch.load(weights_only=True)``, so it cannot run code.
 
 An :class:`ESMEmbedder` wraps a loaded model (or one built in memory) and returns one ``(L, D)``
 array per sequence from a chosen layer, optionally cached on disk as safetensors keyed by a hash
-of model name, layer and sequence.
+of model name, architecture, layer and sequence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +31,8 @@ import numpy as np
 from ..errors import CheckpointError
 
 __all__ = ["ESMEmbedder", "load_esm"]
+
+logger = logging.getLogger(__name__)
 
 _ESM_PREFIX = re.compile(r"^(encoder\.sentence_encoder\.|encoder\.)")
 
@@ -63,8 +71,8 @@ def load_esm(name_or_path: str | os.PathLike):
     Parameters
     ----------
     name_or_path
-        A fair-esm model name (downloaded through torch.hub on first use; honours
-        ``TORCH_HOME``) or a local checkpoint file in fair-esm's layout.
+        A fair-esm model name (read from the torch.hub cache, ``$TORCH_HOME/hub/checkpoints``,
+        and downloaded there only if missing) or a local checkpoint file in fair-esm's layout.
 
     Returns
     -------
@@ -86,11 +94,23 @@ def load_esm(name_or_path: str | os.PathLike):
         if not name.startswith("esm") or not hasattr(esm.pretrained, name):
             raise CheckpointError(f"{name}: no such file and not a fair-esm model name (e.g. "
                                   "esm2_t6_8M_UR50D)")
+        import torch
+
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        captured = io.StringIO()
         try:
-            model, alphabet = getattr(esm.pretrained, name)()
+            # torch.hub announces downloads on stdout, which would corrupt our stdout output
+            with contextlib.redirect_stdout(captured):
+                model, alphabet = getattr(esm.pretrained, name)()
         except Exception as exc:  # network or cache errors from torch.hub
-            raise CheckpointError(f"{name}: could not load ESM weights ({exc}); without network "
-                                  "access pass a local .pt file instead") from None
+            reason = " ".join(str(exc).split())[:200]
+            raise CheckpointError(
+                f"{name}: could not load ESM weights ({reason}); offline, put {name}.pt and "
+                f"{name}-contact-regression.pt in {cache} (TORCH_HOME) or pass a local .pt "
+                "file") from None
+        finally:
+            if captured.getvalue().strip():
+                logger.info("%s", captured.getvalue().strip())
     model.eval()
     return model, alphabet
 
@@ -105,9 +125,12 @@ class ESMEmbedder:
     layer
         Representation layer (default: the last).
     name
-        Model name used in cache keys.
+        Model name used in cache keys (with the layer count, width and ``layer``, so two
+        differently shaped models never share entries; give distinct names to distinct
+        weights of one shape).
     cache_dir
-        Optional folder of ``<sha256>.safetensors`` files, one per (name, layer, sequence).
+        Optional folder of ``<sha256>.safetensors`` files, one per (model, layer, sequence).
+        Entries are written atomically; an unreadable or wrongly shaped entry is recomputed.
     batch_size
         Sequences per forward pass.
     """
@@ -126,11 +149,16 @@ class ESMEmbedder:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs) -> ESMEmbedder:
-        """Load with :func:`load_esm` and wrap."""
+        """Load with :func:`load_esm` and wrap.
+
+        ``source`` (recorded in models trained on these features) is the fair-esm name, or the
+        absolute path of a local file, so the model finds its backbone from any directory.
+        """
         model, alphabet = load_esm(name_or_path)
         kwargs.setdefault("name", Path(str(name_or_path)).stem)
         embedder = cls(model, alphabet, **kwargs)
-        embedder.source = str(name_or_path)
+        path = Path(name_or_path)
+        embedder.source = str(path.resolve()) if path.is_file() else str(name_or_path)
         return embedder
 
     @property
@@ -139,7 +167,38 @@ class ESMEmbedder:
         return int(self.model.embed_dim)
 
     def _key(self, seq: str) -> str:
-        return hashlib.sha256(f"{self.name}:{self.layer}:{seq}".encode()).hexdigest()
+        model = f"{self.name}:t{self.model.num_layers}:d{self.dim}:layer{self.layer}"
+        return hashlib.sha256(f"{model}:{seq}".encode()).hexdigest()
+
+    def _cached(self, seq: str) -> np.ndarray | None:
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        path = self.cache_dir / f"{self._key(seq)}.safetensors"
+        if not path.is_file():
+            return None
+        try:
+            arr = load_file(str(path))["repr"]
+        except (SafetensorError, KeyError, OSError):
+            arr = None
+        if arr is None or arr.shape != (len(seq), self.dim):
+            logger.warning("%s: unreadable or mis-shaped ESM cache entry; recomputing", path)
+            return None
+        return arr
+
+    def _store(self, seq: str, arr: np.ndarray) -> None:
+        from safetensors.numpy import save_file
+
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        final = self.cache_dir / f"{self._key(seq)}.safetensors"
+        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file({"repr": arr}, tmp)
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def _embed(self, seqs: Sequence[str]) -> list[np.ndarray]:
         import torch
@@ -152,24 +211,14 @@ class ESMEmbedder:
 
     def __call__(self, seqs: Sequence[str]) -> list[np.ndarray]:
         """Embed ``seqs``; returns one ``(len(seq), dim)`` float32 array each."""
-        from safetensors.numpy import load_file, save_file
-
         out: list[np.ndarray | None] = [None] * len(seqs)
-        todo = []
-        for i, s in enumerate(seqs):
-            path = self.cache_dir / f"{self._key(s)}.safetensors" if self.cache_dir else None
-            if path is not None and path.is_file():
-                out[i] = load_file(str(path))["repr"]
-            else:
-                todo.append(i)
+        if self.cache_dir is not None:
+            out = [self._cached(s) for s in seqs]
+        todo = [i for i, arr in enumerate(out) if arr is None]
         for b in range(0, len(todo), self.batch_size):
             idx = todo[b:b + self.batch_size]
-            for i, arr in zip(idx, self._embed([seqs[i] for i in idx]), strict=False):
+            for i, arr in zip(idx, self._embed([seqs[i] for i in idx]), strict=True):
                 out[i] = arr
                 if self.cache_dir is not None:
-                    self.cache_dir.mkdir(parents=True, exist_ok=True)
-                    final = self.cache_dir / f"{self._key(seqs[i])}.safetensors"
-                    tmp = final.with_suffix(".tmp")
-                    save_file({"repr": arr}, str(tmp))
-                    os.replace(tmp, final)
+                    self._store(seqs[i], arr)
         return out  # type: ignore[return-value]

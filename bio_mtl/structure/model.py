@@ -223,7 +223,8 @@ class StructureEncoder(nn.Module):
         """Encode; ``mask`` (N, L) is True at real residues (default: all / non-padding).
 
         Padded positions never reach a real residue: they are zeroed before every convolution,
-        never reach the BiLSTM (each direction runs over the sequence's own length) and excluded as attention keys.
+        skipped by the BiLSTM (each direction runs over the sequence's own length) and
+        excluded as attention keys.
         """
         if self.config.input_dim is None:
             if mask is None:
