@@ -77,7 +77,8 @@ def _print_single(model, frame, geno, drug):
         print_table("variant genotypes (plus strand)", ["rsID", "genotype"],
                     sorted(geno.variants.items()))
     print_table("pathway activity (1.0 = reference)", ["pathway", "activity"],
-                [(k, float(v)) for k, v in act.items()])
+                [(k, "n/a (gene not in the training data)" if v != v else float(v))
+                 for k, v in act.items()])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
 

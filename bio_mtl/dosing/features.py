@@ -35,7 +35,7 @@ from ..errors import InputError, MissingColumnError
 from .iwpc import age_to_decades, is_iwpc_format, tidy_iwpc
 
 __all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "GENETIC_FEATURES", "GENE_FEATURES",
-           "TIDY_INPUT_COLUMNS",
+           "PATHWAY_GENES", "TIDY_INPUT_COLUMNS",
            "feature_table", "genetic_values", "read_dose_table", "tidy_patients"]
 
 GENETIC_FEATURES = ("cyp2c9_star2", "cyp2c9_star3", "cyp2c9_other_deficit", "cyp2c9_unknown",
@@ -47,6 +47,9 @@ GENE_FEATURES = {"CYP2C9": (GENETIC_FEATURES[:3], "cyp2c9_unknown"),
                  "VKORC1": (("vkorc1_a", "vkorc1_a_asian", "vkorc1_a_black"), "vkorc1_unknown"),
                  "CYP4F2": (("cyp4f2_t",), "cyp4f2_unknown"),
                  "CYP2C19": (("cyp2c19_deficit", "cyp2c19_gain"), "cyp2c19_unknown")}
+#: pathway of :class:`~bio_mtl.dosing.pathway.PathwayEncoder` -> the gene it reads
+PATHWAY_GENES = {"CYP2C9 clearance": "CYP2C9", "VKORC1 sensitivity": "VKORC1",
+                 "CYP4F2 activity": "CYP4F2", "CYP2C19 clearance": "CYP2C19"}
 COMED_FEATURES = ("amiodarone", "inducer", "cyp2c19_inhibitor")
 CLINICAL_FEATURES = ("age_decades", "height_cm", "weight_kg", "asian", "black", "other")
 TIDY_INPUT_COLUMNS = ("patient_id", "site", "age", "age_decades", "weight_kg", "height_cm",

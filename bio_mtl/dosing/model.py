@@ -20,7 +20,7 @@ from .._random import hash_split
 from ..errors import InputError, NotFittedError
 from .conformal import TRANSFORMS, conformal_interval, conformal_quantile
 from .features import (CLINICAL_FEATURES, COMED_FEATURES, GENE_FEATURES, GENETIC_FEATURES,
-                       feature_table)
+                       PATHWAY_GENES, feature_table)
 
 __all__ = ["DosingModel"]
 
@@ -121,11 +121,10 @@ class DosingModel:
         self.standardisation_ = std
 
     def _mask_untrained(self, feats: pd.DataFrame) -> pd.DataFrame:
-        feats = feats.copy()
+        feats = feats.copy()  # all-zero inputs: the gene's weights get no gradient, stay 0
         for gene in getattr(self, "untrained_genes_", ()):
             cols, flag = GENE_FEATURES[gene]
-            feats[list(cols)] = 0.0
-            feats[flag] = 1.0
+            feats[[*cols, flag]] = 0.0
         return feats
 
     def _tensors(self, feats: pd.DataFrame) -> dict:
@@ -347,7 +346,10 @@ class DosingModel:
         return pred, lo, hi
 
     def pathway_activity(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Enzyme activities relative to the reference patient (1.0), one column per pathway."""
+        """Enzyme activities relative to the reference patient (1.0), one column per pathway.
+
+        A pathway whose gene was never genotyped in training is NaN (not identifiable).
+        """
         import torch
 
         self._check_fitted()
@@ -355,7 +357,11 @@ class DosingModel:
         t = self._tensors(feats)
         with torch.no_grad():
             act = self.module_.encoder.log_activity(t["genetic"], t["comed"]).exp().numpy()
-        return pd.DataFrame(act, columns=self.pathway_names_, index=X.index)
+        out = pd.DataFrame(act, columns=self.pathway_names_, index=X.index)
+        for name, gene in PATHWAY_GENES.items():
+            if gene in self.untrained_genes_ and name in out:
+                out[name] = np.nan
+        return out
 
     def range_warnings(self, X: pd.DataFrame) -> list[list[str]]:
         """Per-row warnings for covariates outside the training range or imputed."""
