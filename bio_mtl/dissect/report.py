@@ -21,7 +21,8 @@ import numpy as np
 __all__ = ["TSV_COLUMNS", "render_html", "write_report"]
 
 TSV_COLUMNS = ["dimension", "label", "best_covariate", "best_statistic", "best_effect", "best_q",
-               "batch_eta2", "batch_silhouette", "conditional_outcome", "conditional_p", "conditional_q",
+               "batch_eta2", "batch_silhouette", "conditional_outcome", "conditional_p",
+               "conditional_q",
                "top_pathway", "top_pathway_nes", "top_pathway_q", "variance_explained",
                "top_genes_up", "top_genes_down"]
 _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
