@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/structure_arch_speed.py DATA_DIR/train.jsonl.gz [--threads 2]
+    python benchmarks/structure_arch_speed.py DATA_DIR/train.jsonl.gz [--threads 2] [--only 4,6,7]
 
 For each candidate: 6 training steps (forward, backward, AdamW) and 6 inference batches of
 8,192-token, length-bucketed batches drawn from the first 400 chains (cropped to 512).
@@ -27,6 +27,11 @@ CANDIDATES = [
     dict(lstm_layers=0, conv_layers=12, kernel_size=5, dilations=(1, 2, 4, 8, 16, 1)),
     dict(lstm_layers=0, conv_layers=10, conv_channels=160, kernel_size=5,
          dilations=(1, 2, 4, 8, 16)),
+    # convolutional front end + Transformer (relative positions)
+    dict(lstm_layers=0, conv_layers=3, transformer_layers=2, attention_heads=4, position="rope"),
+    dict(lstm_layers=0, conv_layers=3, transformer_layers=2, attention_heads=4, position="alibi"),
+    dict(lstm_layers=0, conv_layers=6, kernel_size=5, dilations=(1, 2, 4, 8), transformer_layers=2,
+         attention_heads=4, transformer_ff_dim=256),
 ]
 
 
@@ -35,10 +40,13 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("train")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", default=None, help="comma-separated candidate indices (0-based)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     chains = read_chains(args.train)[:400]
-    for kw in CANDIDATES:
+    chosen = range(len(CANDIDATES)) if args.only is None else \
+        [int(i) for i in args.only.split(",")]
+    for kw in (CANDIDATES[i] for i in chosen):
         torch.manual_seed(0)
         model = build_structure_model(StructureModelConfig(**kw))
         n_par = sum(p.numel() for p in model.parameters())
