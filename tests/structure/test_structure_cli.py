@@ -121,29 +121,88 @@ FASTA = ">ubq\nMQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKES
         ">mel\nGIGAVLKVLTTGLPALISWIKRKRQQ\n"
 
 
+def _library_predictions(trained):
+    from bio_mtl.structure.predict import predict_structure
+    from bio_mtl.structure.pretrained import load_model
+
+    records = [("ubq", FASTA.split("\n")[1]), ("mel", FASTA.split("\n")[3])]
+    return predict_structure(records, load_model(trained / "model"))
+
+
 @pytest.mark.parametrize("fmt", ["tsv", "csv", "json", "fasta"])
 def test_predict_formats(trained, tmp_path, fmt):
-    pytest.importorskip("bio_mtl.structure.io")
+    import csv
+
     fasta = tmp_path / "in.fasta"
     fasta.write_text(FASTA)
     out = tmp_path / f"out.{fmt}"
     r = CliRunner().invoke(cli, ["predict-structure", str(fasta), "--model",
                                  str(trained / "model"), "-o", str(out), "--format", fmt])
     assert r.exit_code == 0, r.output
+    assert r.stdout == ""  # only the "wrote ..." note, on stderr
+    want = _library_predictions(trained)
     text = out.read_text()
-    assert "ubq" in text
-    assert "mel" in text
+    if fmt in ("tsv", "csv"):
+        rows = list(csv.reader(text.splitlines(), delimiter="\t" if fmt == "tsv" else ","))
+        assert rows[0] == ["id", "position", "residue", "ss3", "ss8", "rsa", "asa", "p_H",
+                           "p_E", "p_C"]
+        assert len(rows) == 1 + 76 + 26
+        assert rows[1][:3] == ["ubq", "1", "M"]
+        assert rows[76][:3] == ["ubq", "76", "G"]
+        assert rows[77][:3] == ["mel", "1", "G"]
+        assert "".join(row[3] for row in rows[1:77]) == want[0].ss3
+        assert "".join(row[4] for row in rows[77:]) == want[1].ss8
+        assert float(rows[1][5]) == pytest.approx(float(want[0].rsa[0]), abs=5e-4)
+        # asa = rsa x Tien et al. 2013 maximum of Met (224 A^2)
+        assert float(rows[1][6]) == pytest.approx(float(rows[1][5]) * 224.0, abs=0.2)
+        assert sum(float(v) for v in rows[1][7:]) == pytest.approx(1.0, abs=2e-4)
+    elif fmt == "json":
+        doc = json.loads(text)
+        assert [d["id"] for d in doc] == ["ubq", "mel"]
+        assert doc[1]["ss3"] == want[1].ss3
+        assert sorted(k for k in doc[0] if k.startswith("p8_")) == sorted(
+            f"p8_{c}" for c in "GHIBESTC")
+        probs8 = np.array([doc[0][f"p8_{c}"] for c in "GHIBESTC"]).T
+        np.testing.assert_allclose(probs8, want[0].ss8_probs, atol=1e-4)
+        assert doc[0]["summary"]["length"] == 76
+    else:
+        assert text == ">ubq\n" + want[0].ss3[:60] + "\n" + want[0].ss3[60:] + "\n" \
+            + ">mel\n" + want[1].ss3 + "\n"
+
+
+def test_predict_summary_and_stdout_table(trained, tmp_path):
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(FASTA)
+    want = _library_predictions(trained)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model"),
+                            "-o", str(tmp_path / "s.tsv"), "--summary"])
+    assert r.exit_code == 0, r.output
+    rows = [line.split("\t") for line in (tmp_path / "s.tsv").read_text().splitlines()]
+    assert rows[0] == ["id", "length", "helix", "strand", "coil", "mean_rsa"]
+    assert [row[:2] for row in rows[1:]] == [["ubq", "76"], ["mel", "26"]]
+    ss3 = want[1].ss3
+    assert float(rows[2][2]) == pytest.approx(ss3.count("H") / 26, abs=5e-4)
+    assert sum(float(v) for v in rows[2][2:5]) == pytest.approx(1.0, abs=2e-3)
+    assert float(rows[2][5]) == pytest.approx(float(np.mean(want[1].rsa)), abs=5e-4)
+    # without -o: the per-residue text table on stdout, one block per sequence
+    r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model")])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(">ubq  length 76")
+    assert f"  SS3: {want[0].ss3[:60]}" in r.stdout
+    assert "\n>mel  length 26" in r.stdout
+    # --summary without -o prints the summary lines instead
+    r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model"),
+                            "--summary"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == "id\tlength\thelix\tstrand\tcoil\tmean_rsa"
+    assert r.stdout.splitlines()[2].startswith("mel\t26\t")
 
 
 def test_predict_table_and_errors(trained, tmp_path):
-    pytest.importorskip("bio_mtl.structure.io")
     fasta = tmp_path / "in.fasta"
     fasta.write_text(FASTA)
     runner = CliRunner()
-    r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model")])
-    assert r.exit_code == 0, r.output
-    assert ("ubq" in r.output and "MQIFV" in r.output.replace("\n", "").replace(" ", "")) or \
-        "ubq" in r.output
     r = runner.invoke(cli, ["predict-structure", str(fasta), "--model", str(trained / "model"),
                             "--backbone", "esm2_t6_8M_UR50D", "-o", str(tmp_path / "o.tsv")])
     assert r.exit_code == 4
