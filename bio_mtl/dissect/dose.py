@@ -90,9 +90,11 @@ def dose_anndata(patients, model, *, min_level_count: int = 10):
     Returns
     -------
     anndata.AnnData
-        ``n_patients x 0``: ``obsm["X_dose"]`` (DataFrame, see :func:`shared_layer_output`),
-        ``obs`` with the :data:`DOSE_COVARIATES` that the table has and ``site``,
-        ``uns["biomtl_dose_latent"]["params"]`` (pathways, ``min_level_count``).
+        ``n_patients x 0``: ``obsm["X_dose"]`` (DataFrame, see :func:`shared_layer_output`;
+        pathways that are NaN for every patient, i.e. whose gene the model never saw
+        genotyped, are left out), ``obs`` with the :data:`DOSE_COVARIATES` that the table has
+        and ``site``, ``uns["biomtl_dose_latent"]["params"]`` (dimensions, the dropped ones,
+        ``min_level_count``).
     """
     import anndata as ad
     import pandas as pd
@@ -101,6 +103,10 @@ def dose_anndata(patients, model, *, min_level_count: int = 10):
 
     patients = patients.reset_index(drop=True)
     latent = shared_layer_output(model, patients)
+    # a pathway whose gene was never genotyped in training is NaN for everyone (not
+    # identifiable): it is left out and listed, rather than failing the whole latent
+    dropped = [c for c in latent.columns if latent[c].isna().all()]
+    latent = latent.drop(columns=dropped)
     obs = pd.DataFrame(index=pd.Index(
         patients["patient_id"].astype(str) if "patient_id" in patients
         else [f"patient{i + 1}" for i in range(len(patients))], name="patient_id"))
@@ -127,7 +133,8 @@ def dose_anndata(patients, model, *, min_level_count: int = 10):
     adata.obsm["X_dose"] = latent
     adata.uns["biomtl_dose_latent"] = {"params": {
         "latent": "log pathway activities and the shared clinical score",
-        "dimensions": list(latent.columns), "min_level_count": min_level_count}}
+        "dimensions": list(latent.columns), "dropped_all_nan": dropped,
+        "min_level_count": min_level_count}}
     return adata
 
 

@@ -23,7 +23,9 @@ def cohort_and_model():
     torch.set_num_threads(1)
     patients = simulate_cohort({"warfarin": 160}, seed=3)
     patients["site"] = np.where(np.arange(160) % 2 == 0, "site_a", "site_b")
-    model = DosingModel(epochs=1, calibration_fraction=0.0, seed=0).fit(patients)
+    # without the VKORC1-by-ancestry terms, VKORC1 sensitivity depends on the -1639A count only
+    model = DosingModel(epochs=1, calibration_fraction=0.0, vkorc1_by_ancestry=False,
+                        seed=0).fit(patients)
     yield patients, model
     torch.set_num_threads(threads)
 
@@ -56,8 +58,8 @@ def test_dose_anndata_covariates_and_planted_vkorc1_axis(cohort_and_model):
     np.testing.assert_array_equal(adata.obs["vkorc1_a"].to_numpy(), a_count)
     first = patients["cyp2c9"].iloc[0]
     assert adata.obs["cyp2c9"].iloc[0] == first  # common diplotypes keep their name
-    # VKORC1 sensitivity = w * (-1639A count) with w > 0 (sign-constrained layer), so the
-    # dimension is an exact increasing function of the allele count: r^2 = 1, AUROC(A/A) = 1
+    # VKORC1 sensitivity = w * (-1639A count) with w > 0 (sign-constrained layer, no
+    # ancestry terms), so the dimension is an exact increasing function of the allele count
     res = dissect(adata, latent_key="X_dose", covariates=["vkorc1_a", "vkorc1", "age_decades"],
                   confounders=["age_decades"], batch_key="site")
     dims = res.dimensions.set_index("dimension")
@@ -69,6 +71,21 @@ def test_dose_anndata_covariates_and_planted_vkorc1_axis(cohort_and_model):
     assert assoc.loc[("VKORC1 sensitivity", "vkorc1_a"), "spearman"] == pytest.approx(1.0)
     assert dims.loc["VKORC1 sensitivity", "batch_eta2"] < 0.05  # site is a random split here
     assert res.params["gene_attribution"] == "none"
+
+
+def test_pathways_the_model_never_saw_genotyped_are_left_out(cohort_and_model):
+    from bio_mtl.dissect.dose import dose_anndata
+    from bio_mtl.dosing import load_pretrained
+
+    # the shipped model was trained on IWPC, which has no CYP4F2 or CYP2C19 genotypes: those
+    # pathway activities are NaN for every patient and cannot be dissected
+    patients, _ = cohort_and_model
+    adata = dose_anndata(patients, load_pretrained("warfarin_iwpc_v1"))
+    params = adata.uns["biomtl_dose_latent"]["params"]
+    assert params["dropped_all_nan"] == ["CYP4F2 activity", "CYP2C19 clearance"]
+    assert list(adata.obsm["X_dose"].columns) == ["CYP2C9 clearance", "VKORC1 sensitivity",
+                                                  "clinical score"]
+    assert np.isfinite(adata.obsm["X_dose"].to_numpy()).all()
 
 
 def test_cli_dissects_a_dosing_checkpoint(cohort_and_model, runner, tmp_path):
