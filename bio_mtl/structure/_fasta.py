@@ -1,0 +1,297 @@
+"""Validated FASTA input for the structure predictor (re-exported by :mod:`.io`).
+
+FASTA is parsed by Biopython's :func:`Bio.SeqIO.parse` (Cock et al. 2009, Bioinformatics
+25:1422); this module adds the checks a predictor needs and Biopython leaves to the caller:
+the file must look like FASTA, ids must be present and unique, sequences must be non-empty
+protein sequences (no digits, gaps, internal stops or nucleotides). Non-standard letters follow
+one documented policy (``docs/structure_data.md``):
+
+=====  ===========================  ============  ===================
+letter meaning                      ``unknown="x"`` ``unknown="error"``
+=====  ===========================  ============  ===================
+U      selenocysteine               -> C          error
+O      pyrrolysine                  -> K          error
+B      Asp or Asn (ambiguous)       -> X          error
+Z      Glu or Gln (ambiguous)       -> X          error
+J      Leu or Ile (ambiguous)       -> X          error
+X      unknown                      X             error
+=====  ===========================  ============  ===================
+
+Examples
+--------
+>>> import io
+>>> [(r.id, r.seq) for r in read_sequences(io.StringIO(">a\\nmkU*\\n>b\\nACBZ\\n"))]
+[('a', 'MKC'), ('b', 'ACXX')]
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from .._io import open_text
+from ..errors import ConfigError, FastaFormatError, UnknownResidueError
+from .alphabet import AMINO_ACIDS
+
+__all__ = ["NUCLEOTIDE_FRACTION", "NUCLEOTIDE_MIN_LENGTH", "RESIDUE_MAP", "SequenceRecord",
+           "parse_sequences", "read_sequence", "read_sequences"]
+
+#: Non-standard one-letter codes accepted with ``unknown="x"`` and what they become.
+RESIDUE_MAP = {"U": "C", "O": "K", "B": "X", "Z": "X", "J": "X", "X": "X"}
+_STANDARD = frozenset(AMINO_ACIDS)
+_ALLOWED = f"{AMINO_ACIDS} plus X/B/Z/J/U/O (mapped)"
+_NUCLEOTIDES = frozenset("ACGTUN")
+#: A sequence this long or longer made of >= this fraction of A/C/G/T/U/N is taken as nucleotides.
+NUCLEOTIDE_MIN_LENGTH = 20
+NUCLEOTIDE_FRACTION = 0.9
+#: RSA at or above this is shown as exposed (``e``) by :func:`format_table` (a common cut-off).
+
+
+@dataclass(frozen=True)
+class SequenceRecord:
+    """One validated protein sequence.
+
+    Unpacks as ``(id, seq)``, so ``for rid, seq in read_sequences(path)`` works.
+
+    Attributes
+    ----------
+    id
+        The FASTA id (first word of the header).
+    seq
+        Upper-case sequence over ``ACDEFGHIKLMNPQRSTVWY`` and ``X``.
+    description
+        The full header line after ``>``.
+    """
+
+    id: str
+    seq: str
+    description: str = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.id, self.seq))
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+# --------------------------------------------------------------------------------------------
+# FASTA reading
+# --------------------------------------------------------------------------------------------
+
+
+def _source_name(source) -> str:
+    if hasattr(source, "read"):
+        return str(getattr(source, "name", "<stream>"))
+    return "<stdin>" if str(source) == "-" else str(source)
+
+
+def _read_text(source, name: str) -> str:
+    try:
+        handle = open_text(source)
+    except FileNotFoundError:
+        raise FastaFormatError("no such file", path=name) from None
+    except IsADirectoryError:
+        raise FastaFormatError("is a directory, expected a FASTA file", path=name) from None
+    try:
+        text = handle.read()
+    except UnicodeDecodeError:
+        raise FastaFormatError("does not look like FASTA (binary content, not UTF-8 text)",
+                               path=name) from None
+    except (OSError, EOFError) as exc:  # truncated or corrupt gzip
+        raise FastaFormatError(f"cannot be read ({exc})", path=name) from None
+    finally:
+        if handle is not source and str(source) != "-":
+            handle.close()
+    if isinstance(text, bytes):
+        raise FastaFormatError("expected a text handle, got a binary one", path=name)
+    if "\x00" in text:
+        raise FastaFormatError("does not look like FASTA (binary content)", path=name)
+    return text
+
+
+def _header_lines(text: str, name: str) -> list[int]:
+    """1-based line numbers of the ``>`` header lines; checks that the file starts like FASTA."""
+    headers: list[int] = []
+    first_seen = False
+    for number, line in enumerate(text.split("\n"), 1):  # as Biopython splits
+        if not first_seen:
+            if not line.strip():
+                continue
+            if not line.startswith(">"):
+                shown = " ".join(line.split())
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                raise FastaFormatError(
+                    f"does not look like FASTA (first line {shown!r} does not start with '>'); "
+                    "pass a FASTA file of protein sequences", path=name)
+            first_seen = True
+        if line.startswith(">"):
+            headers.append(number)
+    if not first_seen:
+        raise FastaFormatError("empty file: no FASTA records", path=name)
+    return headers
+
+
+def _line_of(text_lines: list[str], header_line: int, position: int) -> int:
+    """Line number holding residue ``position`` (1-based) of the record at ``header_line``."""
+    seen = 0
+    number = header_line
+    for number in range(header_line + 1, len(text_lines) + 1):
+        line = text_lines[number - 1]
+        if line.startswith(">"):
+            break
+        seen += len("".join(line.split()))
+        if seen >= position:
+            return number
+    return number
+
+
+def _is_nucleotide(seq: str) -> tuple[bool, float]:
+    if len(seq) < NUCLEOTIDE_MIN_LENGTH:
+        return False, 0.0
+    frac = sum(seq.count(c) for c in _NUCLEOTIDES) / len(seq)
+    return frac >= NUCLEOTIDE_FRACTION, frac
+
+
+def _clean(seq: str, rid: str, name: str, where: Callable[[int], str], unknown: str) -> str:
+    """Validate and normalise one sequence (see the module docstring for the policy)."""
+    seq = seq.upper()
+    if seq.endswith("*"):
+        seq = seq[:-1]
+    if not seq:
+        raise FastaFormatError("empty sequence", path=name, record=rid)
+    nucleotide, frac = _is_nucleotide(seq)
+    if nucleotide:
+        raise FastaFormatError(
+            f"looks like a nucleotide sequence ({100 * frac:.0f}% A/C/G/T/U/N over "
+            f"{len(seq)} letters); translate it to protein first (e.g. Bio.Seq.translate)",
+            path=name, record=rid)
+    if _STANDARD.issuperset(seq):  # fast path: nothing to map or report
+        return seq
+    out = []
+    for i, c in enumerate(seq, 1):
+        if c in _STANDARD:
+            out.append(c)
+        elif c in RESIDUE_MAP:
+            if unknown == "error":
+                raise UnknownResidueError(
+                    f"non-standard residue {c!r} at position {i}{where(i)}; rerun with "
+                    "unknown='x' (CLI: --unknown-residue x) to map U->C, O->K, B/Z/J->X",
+                    path=name, record=rid)
+            out.append(RESIDUE_MAP[c])
+        elif c == "*":
+            raise FastaFormatError(f"internal stop '*' at position {i}{where(i)}; only a "
+                                   "trailing stop is accepted (and dropped)",
+                                   path=name, record=rid)
+        elif c in "-.":
+            raise FastaFormatError(f"gap character {c!r} at position {i}{where(i)}: aligned "
+                                   "FASTA is not accepted; remove the gaps first",
+                                   path=name, record=rid)
+        else:
+            raise UnknownResidueError(f"unknown residue {c!r} at position {i}{where(i)}; "
+                                      f"allowed: {_ALLOWED}", path=name, record=rid)
+    return "".join(out)
+
+
+def parse_sequences(source: str | os.PathLike | IO[str], *,
+                    unknown: str = "x") -> Iterator[SequenceRecord]:
+    """Iterate over the validated protein sequences of a FASTA file.
+
+    Parameters
+    ----------
+    source
+        Path to a FASTA file (plain or gzip, detected by its magic bytes), ``"-"`` for
+        standard input, or an open text handle.
+    unknown
+        ``"x"`` maps U->C, O->K, B/Z/J->X and keeps X; ``"error"`` raises
+        :class:`~bio_mtl.errors.UnknownResidueError` on any of them.
+
+    Yields
+    ------
+    SequenceRecord
+        Upper-case sequence with a trailing ``*`` removed.
+
+    Raises
+    ------
+    FastaFormatError
+        Not FASTA, empty file, empty or duplicate id, empty sequence, nucleotide sequence,
+        gaps or internal stop codon; the message names the file, record, line and position.
+    UnknownResidueError
+        A letter outside the protein alphabet (or a non-standard one with ``unknown="error"``).
+    """
+    from Bio import SeqIO
+
+    if unknown not in ("x", "error"):
+        raise ConfigError(f"unknown={unknown!r}: choose 'x' or 'error'")
+    name = _source_name(source)
+    text = _read_text(source, name)
+    headers = _header_lines(text, name)
+    lines = text.split("\n")
+    seen: dict[str, int] = {}
+    # start at the first header: Biopython's "fasta" format refuses leading blank lines
+    parsed = SeqIO.parse(io.StringIO(text[text.index(">"):]), "fasta")
+    for k in itertools.count():
+        try:
+            rec = next(parsed)
+        except StopIteration:
+            break
+        except ValueError as exc:  # anything Biopython itself rejects
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FastaFormatError(f"not valid FASTA ({reason})", path=name) from None
+        line = headers[k]
+        if not rec.id:
+            raise FastaFormatError(f"record {k + 1} (line {line}) has an empty id; "
+                                   "write an identifier after '>'", path=name)
+        if rec.id in seen:
+            raise FastaFormatError(f"duplicate id (lines {seen[rec.id]} and {line}); ids "
+                                   "must be unique", path=name, record=rec.id)
+        seen[rec.id] = line
+
+        def where(pos: int, _line: int = line) -> str:
+            return f" (line {_line_of(lines, _line, pos)})"
+
+        seq = _clean(str(rec.seq), rec.id, name, where, unknown)
+        yield SequenceRecord(rec.id, seq, rec.description)
+
+
+def read_sequences(source: str | os.PathLike | IO[str], *,
+                   unknown: str = "x") -> list[SequenceRecord]:
+    """Read and validate all sequences of a FASTA file (see :func:`parse_sequences`).
+
+    Parameters
+    ----------
+    source
+        Path (plain or gzip), ``"-"`` for stdin, or a text handle.
+    unknown
+        ``"x"`` (map non-standard letters) or ``"error"``.
+
+    Returns
+    -------
+    list of SequenceRecord
+    """
+    return list(parse_sequences(source, unknown=unknown))
+
+
+def read_sequence(source: str | os.PathLike | IO[str], *, unknown: str = "x") -> SequenceRecord:
+    """Read a FASTA file that holds exactly one sequence.
+
+    Parameters
+    ----------
+    source
+        Path (plain or gzip), ``"-"`` for stdin, or a text handle.
+    unknown
+        ``"x"`` (map non-standard letters) or ``"error"``.
+
+    Returns
+    -------
+    SequenceRecord
+    """
+    records = read_sequences(source, unknown=unknown)
+    if len(records) != 1:
+        raise FastaFormatError(f"expected exactly one sequence, found {len(records)}",
+                               path=_source_name(source))
+    return records[0]
+
