@@ -216,3 +216,12 @@ def test_predict_table_and_errors(trained, tmp_path):
     r = runner.invoke(cli, ["predict-structure", "--help"])
     assert r.exit_code == 0
     assert "Example:" in r.output
+
+
+def test_predict_reads_stdin(trained, tmp_path):
+    r = CliRunner().invoke(cli, ["predict-structure", "-", "--model", str(trained / "model"),
+                                 "-o", str(tmp_path / "o.fasta")], input=FASTA)
+    assert r.exit_code == 0, r.output
+    want = _library_predictions(trained)
+    assert (tmp_path / "o.fasta").read_text().split("\n")[0:3] == \
+        [">ubq", want[0].ss3[:60], want[0].ss3[60:]]
