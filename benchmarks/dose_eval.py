@@ -16,6 +16,33 @@ from bio_mtl.dosing.features import read_dose_table
 from bio_mtl.dosing.iwpc import trainable_mask
 
 
+def format_report(report: dict) -> str:
+    """Markdown tables (overall, per ancestry, per dose range, coverage) of an evaluation."""
+    out = []
+    for scheme, rep in report.items():
+        out.append(f"\n{scheme} ({rep['n_splits']} folds, {rep['n_patients']} patients)\n")
+        out.append("| model | MAE (mg/week) | PW20 | R² |\n|---|---|---|---|")
+        for name, m in rep["models"].items():
+            o = m["overall"]
+            out.append(f"| {name} | {o['mae']:.2f} | {100 * o['pw20']:.1f} % | {o['r2']:.3f} |")
+        first = next(iter(rep["models"].values()))
+        for key, title in (("by_ancestry", "ancestry"), ("by_dose_range", "dose range")):
+            groups = list(first[key])
+            sizes = ", ".join(f"{g} {first[key][g]['n']}" for g in groups)
+            out.append(f"\n{scheme}, MAE (mg/week) / PW20 by {title} (n: {sizes})\n")
+            out.append("| model | " + " | ".join(groups) + " |\n" + "|---" * (len(groups) + 1)
+                       + "|")
+            for name, m in rep["models"].items():
+                cells = [f"{m[key][g]['mae']:.2f} / {100 * m[key][g]['pw20']:.0f} %"
+                         for g in groups]
+                out.append(f"| {name} | " + " | ".join(cells) + " |")
+        cov = rep.get("coverage", {})
+        out.append(f"\nDosingModel conformal intervals: nominal {cov.get('nominal')}, empirical "
+                   f"{cov.get('empirical', float('nan')):.3f}, median width "
+                   f"{cov.get('median_width', float('nan')):.1f} mg/week")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="iwpc")
@@ -29,26 +56,7 @@ def main() -> None:
     start = time.time()
     params = json.loads(args.params) if args.params else {}
     report = evaluate_cohort(rows, seed=args.seed, dosing_params=params)
-    for scheme, rep in report.items():
-        print(f"\n{scheme} ({rep['n_splits']} folds, {rep['n_patients']} patients)")
-        print("| model | MAE (mg/week) | PW20 | R² |\n|---|---|---|---|")
-        for name, m in rep["models"].items():
-            o = m["overall"]
-            print(f"| {name} | {o['mae']:.2f} | {100 * o['pw20']:.1f} % | {o['r2']:.3f} |")
-        for key, title in (("by_ancestry", "ancestry"), ("by_dose_range", "dose range")):
-            groups = list(next(iter(rep["models"].values()))[key])
-            print(f"\n{scheme}, MAE (mg/week) / PW20 by {title} (n = "
-                  + ", ".join(f"{g} {next(iter(rep['models'].values()))[key][g]['n']}"
-                              for g in groups) + ")")
-            print("| model | " + " | ".join(groups) + " |\n|---" * (len(groups) + 1) + "|")
-            for name, m in rep["models"].items():
-                cells = [f"{m[key][g]['mae']:.2f} / {100 * m[key][g]['pw20']:.0f} %"
-                         for g in groups]
-                print(f"| {name} | " + " | ".join(cells) + " |")
-        cov = rep.get("coverage", {})
-        print(f"\nDosingModel conformal intervals: nominal {cov.get('nominal')}, empirical "
-              f"{cov.get('empirical', float('nan')):.3f}, median width "
-              f"{cov.get('median_width', float('nan')):.1f} mg/week")
+    print(format_report(report))
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump({"data": info, "seed": args.seed, "dosing_params": params, "report": report,
                    "seconds": time.time() - start}, handle, indent=2, default=float)

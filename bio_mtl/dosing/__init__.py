@@ -11,12 +11,12 @@ data. N Engl J Med 2009;360:753-64. CPIC guidelines, https://cpicpgx.org.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 _EXPORTS = {
     # genotype layer
     "parse_genotype_string": "genotypes", "activity_score": "genotypes",
     "phenotype": "genotypes", "PatientGenotype": "genotypes", "genotype_from_vcf": "vcf",
+    "allele_table": "alleles",
     # cohort, features and published algorithms
     "read_iwpc": "iwpc", "IWPCCohort": "iwpc", "iwpc_pharmacogenetic_dose": "iwpc",
     "iwpc_clinical_dose": "iwpc", "impute_vkorc1": "iwpc", "tidy_patients": "features",
@@ -30,9 +30,7 @@ _EXPORTS = {
     "mae": "metrics", "pw20": "metrics", "r2": "metrics", "dose_metrics": "metrics",
 }
 
-# only names whose module is present (the genotype layer is developed alongside)
-__all__ = sorted(n for n, m in _EXPORTS.items()
-                 if importlib.util.find_spec(f"{__name__}.{m}") is not None)
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
