@@ -5,11 +5,10 @@ import math
 import pandas as pd
 import pytest
 
-from bio_mtl.dosing.alleles import allele_table, genes, variants
+from bio_mtl.dosing.alleles import VariantCall, allele_table, genes, variants
 from bio_mtl.dosing.features import feature_table, tidy_patients
 from bio_mtl.dosing.genotypes import (PatientGenotype, activity_score, call_diplotype,
                                       parse_genotype_string, phenotype)
-from bio_mtl.dosing.alleles import VariantCall
 from bio_mtl.errors import InputError, UnknownAlleleError
 
 # CPIC CYP2C9 diplotype -> activity score -> phenotype (Theken et al. 2020, table 1 and the
@@ -131,7 +130,7 @@ def test_phenotype_and_activity_reject_impossible_values():
 
 
 def test_table_facts():
-    # GRCh38 / GRCh37 positions from dbSNP (b156) as listed by PharmVar and PyPGx
+    # GRCh38 / GRCh37 VCF positions as PharmCAT (GRCh38) and PyPGx (GRCh37, GRCh38) list them
     expect = {"rs1799853": (94942290, 96702047, "C", "T"),
               "rs1057910": (94981296, 96741053, "A", "C"),
               "rs9923231": (31096368, 31107689, "C", "T"),
