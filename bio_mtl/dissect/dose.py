@@ -115,7 +115,7 @@ def dose_anndata(patients, model, *, min_level_count: int = 10):
             obs[col] = pd.to_numeric(patients[col], errors="coerce").to_numpy()
     for col in ("amiodarone", "inducer"):
         if col in patients:
-            obs[col] = patients[col].map({0: "no", 1: "yes", 0.0: "no", 1.0: "yes"}).to_numpy()
+            obs[col] = patients[col].map({0: "no", 1: "yes"}).to_numpy()
     if "ancestry" in patients:
         obs["ancestry"] = pd.Categorical(patients["ancestry"].astype(str))
     for col in ("cyp2c9", "vkorc1"):

@@ -54,7 +54,7 @@ class PaddedBiLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(N, L, D)`` right-padded input and ``(N,)`` lengths -> ``(N, L, 2 * hidden)``."""
-        for i, (fwd, bwd) in enumerate(zip(self.forward_lstms, self.backward_lstms)):
+        for i, (fwd, bwd) in enumerate(zip(self.forward_lstms, self.backward_lstms, strict=True)):
             if i:
                 x = self.drop(x)
             ahead, _ = fwd(x)

@@ -9,8 +9,8 @@ import torch
 
 from ...errors import CheckpointError, ConfigError, ModelError
 
-__all__ = ["WeightingStrategy", "adam_update", "check_param", "flat_task_grads",
-           "write_flat_grad"]
+__all__ = ["SeededWeightingStrategy", "WeightingStrategy", "adam_update", "check_param",
+           "flat_task_grads", "write_flat_grad"]
 
 
 def flat_task_grads(losses: Sequence[torch.Tensor],
@@ -250,3 +250,29 @@ class WeightingStrategy:
                                       "(was it saved with other tasks?)")
             with torch.no_grad():
                 target.copy_(value)
+
+
+class SeededWeightingStrategy(WeightingStrategy):
+    """A strategy that draws from its own seeded generator and checkpoints the generator state.
+
+    Subclasses call ``super().__init__(task_names, seed=seed)`` and draw with
+    ``self.generator``; a resumed run then draws the same numbers as an uninterrupted one.
+    """
+
+    #: Registry name, used in error messages.
+    name = "seeded"
+    state_keys = ("rng_state",)
+
+    def __init__(self, task_names: Sequence[str], seed: int = 0) -> None:
+        super().__init__(task_names)
+        self.generator = torch.Generator().manual_seed(int(check_param(self.name, "seed", seed)))
+
+    @property
+    def rng_state(self) -> torch.Tensor:
+        """The generator's state (a uint8 tensor)."""
+        return self.generator.get_state()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore the generator state."""
+        super().load_state_dict(state)  # checks the keys and the shape
+        self.generator.set_state(state["rng_state"].to(torch.uint8).clone())

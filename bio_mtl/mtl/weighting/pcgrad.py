@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from .base import WeightingStrategy, check_param
+from .base import SeededWeightingStrategy
 
 __all__ = ["PCGrad"]
 
 
-class PCGrad(WeightingStrategy):
+class PCGrad(SeededWeightingStrategy):
     """PCGrad: remove from each task gradient its component along conflicting task gradients.
 
     For each task ``i`` (on the shared parameters), ``g_i' = g_i``; then for every other task
@@ -38,22 +36,8 @@ class PCGrad(WeightingStrategy):
     for multi-task learning. NeurIPS 33, 5824-5836.
     """
 
+    name = "pcgrad"
     requires_task_grads = True
-    state_keys = ("rng_state",)
-
-    def __init__(self, task_names: Sequence[str], seed: int = 0) -> None:
-        super().__init__(task_names)
-        self.generator = torch.Generator().manual_seed(int(check_param("pcgrad", "seed", seed)))
-
-    @property
-    def rng_state(self) -> torch.Tensor:
-        """The projection-order generator's state (a uint8 tensor)."""
-        return self.generator.get_state()
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore the generator state."""
-        super().load_state_dict(state)  # checks the keys and the shape
-        self.generator.set_state(state["rng_state"].to(torch.uint8).clone())
 
     def combine_grads(self, grads: torch.Tensor) -> torch.Tensor:
         """Sum of the projected task gradients ``(P,)``."""

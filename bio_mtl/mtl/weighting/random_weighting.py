@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from .base import WeightingStrategy, check_param
+from .base import SeededWeightingStrategy
 
 __all__ = ["RandomWeighting"]
 
 
-class RandomWeighting(WeightingStrategy):
+class RandomWeighting(SeededWeightingStrategy):
     """RLW: fresh random weights every step, ``w = T softmax(z)`` with ``z ~ N(0, I)``.
 
     Lin et al. show that this untuned baseline matches many adaptive methods on standard MTL
@@ -33,21 +31,7 @@ class RandomWeighting(WeightingStrategy):
     Research.
     """
 
-    state_keys = ("rng_state",)
-
-    def __init__(self, task_names: Sequence[str], seed: int = 0) -> None:
-        super().__init__(task_names)
-        self.generator = torch.Generator().manual_seed(int(check_param("random", "seed", seed)))
-
-    @property
-    def rng_state(self) -> torch.Tensor:
-        """The generator's state (a uint8 tensor)."""
-        return self.generator.get_state()
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore the generator state."""
-        super().load_state_dict(state)  # checks the keys and the shape
-        self.generator.set_state(state["rng_state"].to(torch.uint8).clone())
+    name = "random"
 
     def weights(self, losses: torch.Tensor, *, step: int, epoch: int) -> torch.Tensor:
         """``T softmax(z)``, one draw of ``z`` per step (over the tasks present)."""
