@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnnbilstm")
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--ss-fraction", type=float, default=1.0)
+    ap.add_argument("--init-from", default=None,
+                    help="warm start from this checkpoint or shipped model (its architecture)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data, out = Path(args.data_dir), Path(args.out_dir)
@@ -53,7 +55,8 @@ def main() -> None:
                        time_budget_s=args.budget_min * 60)
     t0 = time.time()
     result = train_structure(data / "train.jsonl.gz", rsa_paths=data / "rsa_train.jsonl.gz",
-                             model_config=ARCHITECTURES[args.arch], train_config=tcfg, batch_tokens=8192,
+                             model_config=None if args.init_from else ARCHITECTURES[args.arch],
+                             init_from=args.init_from, train_config=tcfg, batch_tokens=8192,
                              max_len=512, ss_fraction=args.ss_fraction, rsa_repeat=2, out_dir=out / "model",
                              checkpoint_dir=out / "state", log_path=out / "train_log.jsonl")
     print(json.dumps({"wall_s": round(time.time() - t0, 1), "metrics": result.metrics},

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._io import file_sha256
 from .._progress import ProgressCallback
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .alphabet import SS8_TO_SS3_INDEX
 from .data import CB513_OVERLAP_IDS, Chain, TokenBatches, join_rsa, read_chains, split_chains
 from .model import StructureModelConfig, build_structure_model, structure_tasks
@@ -91,7 +91,7 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
                     checkpoint_dir: str | os.PathLike | None = None,
                     log_path: str | os.PathLike | None = None,
                     progress: ProgressCallback | None = None,
-                    embedder=None) -> StructureTrainResult:
+                    embedder=None, init_from=None) -> StructureTrainResult:
     """Train a structure model on labelled chains.
 
     Parameters
@@ -134,11 +134,31 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
         Optional per-residue feature extractor (e.g. :class:`~bio_mtl.structure.embeddings.
         ESMEmbedder`); the model's ``input_dim`` is set to its ``dim``. Its identity is not
         saved with the model: pass the same backbone when predicting.
+    init_from
+        Start from the weights of this checkpoint directory or shipped model name (fine-tuning
+        or a warm restart) instead of a random initialisation. Its architecture is used and
+        ``model_config`` must be ``None`` or equal to it.
+
+    Raises
+    ------
+    InputError
+        If no training file is given or no chain carries a label for the model's tasks.
+    ConfigError
+        If ``init_from`` has a different architecture than ``model_config``.
     """
     import torch
 
     from ..mtl.trainer import TrainConfig, Trainer
 
+    init_model = None
+    if init_from is not None:
+        from .pretrained import load_model
+
+        init_model = load_model(init_from)
+        if model_config is not None and model_config != init_model.structure_config:
+            raise ConfigError(f"init_from {init_from}: its architecture differs from the given "
+                              "model config; leave the model config out to fine-tune it")
+        model_config = init_model.structure_config
     mcfg = model_config or StructureModelConfig()
     if embedder is not None:
         mcfg = dataclasses.replace(mcfg, input_dim=int(embedder.dim),
@@ -196,6 +216,8 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
 
     seed_everything(tcfg.seed)
     model = build_structure_model(mcfg)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
     trainer = Trainer(model, tasks, tcfg, progress=progress, log_path=log_path,
                       checkpoint_dir=checkpoint_dir)
     trainer.fit(train_batches, val_batches if select_best else None)
@@ -222,7 +244,8 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
                                        "rsa_label_chains": rsa_label_chains,
                                        "select_best": select_best,
                                        "exclude_ids": sorted(exclude)},
-                             torch_threads=torch.get_num_threads())
+                             torch_threads=torch.get_num_threads(),
+                             init_from=None if init_from is None else str(init_from))
     return StructureTrainResult(model, metrics, trainer.history_)
 
 

@@ -177,3 +177,30 @@ def test_scarce_rsa_labels_and_last_epoch_protocol(tmp_path):
     with pytest.raises(InputError, match="rsa_label_chains must be >= 0"):
         train_structure(train, model_config=StructureModelConfig(**small),
                         **{**common, "rsa_label_chains": -1})
+
+
+def test_init_from_starts_at_the_saved_weights_and_refuses_another_architecture(tmp_path):
+    import torch
+
+    from bio_mtl.errors import ConfigError
+
+    train = write_jsonl(tmp_path / "train.jsonl.gz", toy_records(40, 8, with_rsa=True,
+                                                                 prefix="t"))
+    config = StructureModelConfig(embed_dim=8, conv_channels=8, conv_layers=1, kernel_size=3,
+                                  dilations=(1,), lstm_layers=0, dropout=0.0)
+    first = train_structure(train, model_config=config, train_config=TrainConfig(epochs=3,
+                            lr=1e-2, monitor="loss"), val_fraction=0.2, batch_tokens=400,
+                            out_dir=tmp_path / "first")
+    # lr so small that one epoch cannot move the weights measurably: the warm start must
+    # begin exactly at the first model's weights (a random start would be far away)
+    tiny = TrainConfig(epochs=1, lr=1e-12, monitor="loss", weight_decay=0.0)
+    warm = train_structure(train, train_config=tiny, val_fraction=0.2, batch_tokens=400,
+                           init_from=tmp_path / "first", out_dir=tmp_path / "warm")
+    for key, value in first.model.state_dict().items():
+        torch.testing.assert_close(warm.model.state_dict()[key], value, atol=1e-6, rtol=0)
+    assert warm.metrics["loss"] == pytest.approx(first.metrics["loss"], rel=1e-4)
+    assert load_model(tmp_path / "warm").checkpoint_info["init_from"] == str(tmp_path / "first")
+    other = StructureModelConfig(embed_dim=8, conv_channels=12, conv_layers=1, kernel_size=3,
+                                 dilations=(1,), lstm_layers=0, dropout=0.0)
+    with pytest.raises(ConfigError, match="architecture differs"):
+        train_structure(train, model_config=other, train_config=tiny, init_from=tmp_path / "first")
