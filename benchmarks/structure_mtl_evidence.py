@@ -4,7 +4,8 @@ Usage::
 
     nice -n 10 python benchmarks/structure_mtl_evidence.py DATA_DIR OUT_JSON \\
         [--ss-chains 1500] [--rsa-levels 100,all] [--epochs 6] \\
-        [--weightings equal,uncertainty] [--seeds 0,1] [--threads 1] [--markdown OUT_MD]
+        [--weightings equal,uncertainty] [--matched equal] [--seeds 0,1] [--threads 1]
+        [--markdown OUT_MD]
 
 Protocol (every run shares it; only the tasks, the loss weighting and the number of RSA labels
 differ):
@@ -17,7 +18,10 @@ differ):
 * Model: a small residual dilated CNN (``SMALL``), AdamW with warm-up and cosine decay, a fixed
   number of epochs, 1 torch thread.
 * Equal optimisation budget: an RSA-only model repeats its chains (``rsa_repeat``) so that its
-  epoch has about as many residues as a joint model's epoch.
+  epoch has about as many residues as a joint model's epoch. A joint model then sees each RSA
+  label ``rsa_repeat`` times less often than the RSA-only model; ``--matched W`` adds joint runs
+  (``joint_W_matched``) whose RSA chains are repeated as often as the RSA-only model's (more
+  steps in all), to tell fewer RSA updates apart from negative transfer.
 * Selection favours the single-task baselines: SS-only and RSA-only models keep their best
   epoch on their own validation metric (Q8, RSA Pearson r); joint models keep their last epoch.
 * Scores: the validation split of ``train_structure`` (hash split: 5 % of the SS chains, 10 %
@@ -118,6 +122,9 @@ def plan(args) -> list[tuple]:
             runs.append((f"s{seed}/rsa{level}/rsa_only", ("rsa",), "equal", seed, n))
             for w in args.weightings:
                 runs.append((f"s{seed}/rsa{level}/joint_{w}", ("ss8", "ss3", "rsa"), w, seed, n))
+            for w in args.matched:
+                runs.append((f"s{seed}/rsa{level}/joint_{w}_matched", ("ss8", "ss3", "rsa"), w,
+                             seed, n))
     return runs
 
 
@@ -174,10 +181,14 @@ def summarise(results: dict, args) -> tuple[dict, str]:
     if ss_runs:
         lines.append(line("–", "SS only (ss8+ss3)", ss_runs))
     for level in args.rsa_levels:
-        for name in ["rsa_only"] + [f"joint_{w}" for w in args.weightings]:
+        names = ["rsa_only"] + [f"joint_{w}" for w in args.weightings] + \
+            [f"joint_{w}_matched" for w in args.matched]
+        for name in names:
             runs = [r for k, r in results.items() if k.split("/")[1:] == [f"rsa{level}", name]]
             if runs:
-                label = "RSA only" if name == "rsa_only" else f"joint, {name[6:]}"
+                label = "RSA only" if name == "rsa_only" else \
+                    f"joint, {runs[0]['weighting']}" + (
+                        f", RSA ×{runs[0]['rsa_repeat']}" if name.endswith("_matched") else "")
                 lines.append(line(runs[0]["n_rsa_chains"], label, runs))
     return results, "\n".join(lines) + "\n"
 
@@ -192,14 +203,17 @@ def main() -> None:
                     help="RSA-labelled training chains per level (a number or 'all')")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--weightings", default="equal,uncertainty")
+    ap.add_argument("--matched", default="",
+                    help="weightings that also get a joint run with RSA-only's RSA repeats")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--markdown", default=None, help="also write the summary table here")
     args = ap.parse_args()
     args.rsa_levels = [x.strip() for x in args.rsa_levels.split(",")]
     args.weightings = [w.strip() for w in args.weightings.split(",")]
+    args.matched = [w.strip() for w in args.matched.split(",") if w.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",")]
-    bad = [w for w in args.weightings if w not in WEIGHTINGS]
+    bad = [w for w in args.weightings + args.matched if w not in WEIGHTINGS]
     if bad:
         ap.error(f"unknown weighting(s) {bad}; choose from {', '.join(WEIGHTINGS)}")
     torch.set_num_threads(args.threads)
@@ -215,7 +229,7 @@ def main() -> None:
         if key in results:
             continue
         repeat = 1
-        if tasks == ("rsa",):
+        if tasks == ("rsa",) or key.endswith("_matched"):
             chosen = rsa_labelled if n is None else [
                 c for c in limit_rsa_labels(rsa_labelled, rsa_labelled, n) if c.has_rsa]
             repeat = max(1, round(joint_res / epoch_residues(chosen)))
