@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from bio_mtl.dissect import dissect, dose_anndata, structure_anndata, write_report
@@ -21,7 +22,7 @@ from bio_mtl.dosing import load_pretrained, read_iwpc
 from bio_mtl.structure import load_model
 
 
-def main(out: Path, chain_files: list[str]) -> None:
+def main(out: Path, chain_files: list[str]) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(1)
     proteins = structure_anndata(chain_files, load_model(), n_components=10)
     result = dissect(proteins, latent_key="X_structure_pca",
@@ -39,10 +40,12 @@ def main(out: Path, chain_files: list[str]) -> None:
                                  "vkorc1_a", "dose_mg_per_week"],
                      confounders=["age_decades"], batch_key="site", gene_sets=False)
     write_report(result, out / "dose", adata=patients)
-    for name in ("structure", "dose"):
-        dims = __import__("pandas").read_csv(out / name / "dimensions.tsv", sep="\t")
+    tables = {name: pd.read_csv(out / name / "dimensions.tsv", sep="\t")
+              for name in ("structure", "dose")}
+    for name, dims in tables.items():
         for row in dims.itertuples():
             print(f"{name:9s} {row.dimension:20s} {row.label:32s} {row.best_covariate}")
+    return tables
 
 
 if __name__ == "__main__":
