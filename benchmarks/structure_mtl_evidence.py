@@ -3,7 +3,7 @@
 Usage::
 
     nice -n 10 python benchmarks/structure_mtl_evidence.py DATA_DIR OUT_JSON \\
-        [--ss-chains 1500] [--rsa-levels 100,all] [--epochs 6] \\
+        [--ss-chains 1500] [--rsa-levels 100,all] [--epochs 8] \\
         [--weightings equal,uncertainty] [--matched equal] [--seeds 0,1] [--threads 1]
         [--markdown OUT_MD]
 
@@ -201,7 +201,7 @@ def main() -> None:
     ap.add_argument("--ss-chains", type=int, default=1500)
     ap.add_argument("--rsa-levels", default="100,all",
                     help="RSA-labelled training chains per level (a number or 'all')")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--weightings", default="equal,uncertainty")
     ap.add_argument("--matched", default="",
                     help="weightings that also get a joint run with RSA-only's RSA repeats")
