@@ -263,7 +263,9 @@ def compute_metrics(task: TaskSpec, pred: np.ndarray, target: np.ndarray) -> dic
         elif metric == "mae":
             out[metric] = float(np.mean(np.abs(p - t)))
         elif metric == "pearson":
-            out[metric] = float(np.nanmean([_pearson(t[:, j], p[:, j]) for j in range(t.shape[1])]))
+            r = np.array([_pearson(t[:, j], p[:, j]) for j in range(t.shape[1])])
+            # NaN (not a warning) when every output is constant or has too few values
+            out[metric] = float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")
         elif metric == "r2":
             ss_res = np.sum((t - p) ** 2, axis=0)
             ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)

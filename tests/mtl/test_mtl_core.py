@@ -107,3 +107,14 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     (tmp_path / "foreign" / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(CheckpointError, match="not a bio_mtl checkpoint"):
         read_config(tmp_path / "foreign")
+
+
+def test_pearson_of_a_constant_target_is_nan_without_a_warning():
+    import warnings
+
+    reg = TaskSpec("rsa", "regression", metrics=("pearson", "mae"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Mean of empty slice" used to escape here
+        r = compute_metrics(reg, np.array([0.1, 0.4, 0.2]), np.array([0.3, 0.3, 0.3]))
+    assert np.isnan(r["pearson"])
+    assert r["mae"] == pytest.approx((0.2 + 0.1 + 0.1) / 3)
