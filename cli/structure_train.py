@@ -57,9 +57,11 @@ def _read_yaml(path: str) -> dict:
                    "cache in $TORCH_HOME) or a local .pt checkpoint.")
 @click.option("--embedding-cache", type=click.Path(file_okay=False), default=None,
               metavar="DIR", help="Folder caching the ESM-2 embeddings on disk (with --backbone).")
+@click.option("--init-from", default=None, metavar="DIR|NAME",
+              help="Fine-tune: start from this checkpoint or shipped model (its architecture).")
 @click.pass_context
 def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_dir, config_path,
-                    seed, epochs, weighting, tasks, backbone, embedding_cache) -> None:
+                    seed, epochs, weighting, tasks, backbone, embedding_cache, init_from) -> None:
     """Train a structure model (SS8, SS3, RSA) on labelled chains.
 
     Input files hold one JSON object per line: {"id", "seq", "ss8", "rsa", "mask"}.
@@ -68,6 +70,8 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
     Example:
       biomtl train-structure --train data/train.jsonl.gz \\
           --rsa-train data/rsa_train.jsonl.gz --out runs/ss --epochs 20 --seed 1
+      biomtl train-structure --train mine.jsonl.gz --init-from ss_rsa_resdcnn_nsp2_v1 \
+          --out runs/finetuned --epochs 3
     """
     import dataclasses
 
@@ -84,7 +88,15 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
     if embedding_cache is not None and backbone is None:
         raise ConfigError("--embedding-cache caches ESM-2 features; it needs --backbone")
     doc = _read_yaml(config_path) if config_path else {}
-    mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
+    if init_from is not None and (doc.get("model") or tasks):
+        raise ConfigError("--init-from takes the architecture and tasks of that model; leave "
+                          "out the config's model: section and --tasks")
+    if init_from is not None:
+        from ..structure.pretrained import load_model
+
+        mcfg = load_model(init_from).structure_config
+    else:
+        mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
     if tasks:
         mcfg = dataclasses.replace(mcfg, tasks=tuple(t.strip() for t in tasks.split(",")))
     training = dict(doc.get("training") or {})
@@ -108,7 +120,8 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
         embedder = ESMEmbedder.from_pretrained(backbone, cache_dir=embedding_cache)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     result = train(list(train_paths), rsa_paths=list(rsa_paths), val_paths=list(val_paths),
-                   model_config=mcfg, train_config=tcfg, out_dir=out_dir, embedder=embedder,
+                   model_config=None if init_from else mcfg, init_from=init_from,
+                   train_config=tcfg, out_dir=out_dir, embedder=embedder,
                    checkpoint_dir=f"{out_dir}/state", log_path=f"{out_dir}/train_log.jsonl",
                    progress=RichProgress(enabled=not quiet), **data)
     if not quiet:

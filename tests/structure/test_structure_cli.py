@@ -79,6 +79,26 @@ def test_train_usage_errors(trained, tmp_path):
     assert "Example:" in r.output
 
 
+def test_train_init_from_fine_tunes_the_saved_model(trained, tmp_path):
+    runner = CliRunner()
+    base = json.loads((trained / "model" / "config.json").read_text())
+    r = runner.invoke(cli, ["-q", "train-structure", "--train", str(trained / "train.jsonl.gz"),
+                            "--init-from", str(trained / "model"), "--out", str(tmp_path / "ft"),
+                            "--epochs", "1", "--val-fraction", "0.2"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert doc["init_from"] == str(trained / "model")
+    model_keys = ("conv_channels", "conv_layers", "kernel_size", "embed_dim")
+    assert [doc["config"]["model"][k] for k in model_keys] == \
+        [base["config"]["model"][k] for k in model_keys]
+    r = runner.invoke(cli, ["train-structure", "--train", str(trained / "train.jsonl.gz"),
+                            "--init-from", str(trained / "model"), "--tasks", "ss8",
+                            "--out", str(tmp_path / "bad")])
+    assert r.exit_code == 4
+    assert "--init-from takes the architecture" in r.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_evaluate_matches_library_scores(trained, tmp_path):
     from bio_mtl.structure.data import read_chains
     from bio_mtl.structure.metrics import score_predictions
