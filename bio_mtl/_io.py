@@ -21,7 +21,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     """Write ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
 
     If the body raises, the temporary file is removed and ``path`` is left untouched, so a
-    failed run never leaves a partial output file.
+    failed run never leaves a partial output file. The file gets the permissions a plain
+    ``open(path, "w")`` would give (``0o666`` less the umask), not the private ``0o600`` of
+    the temporary file.
 
     Parameters
     ----------
@@ -42,11 +44,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     try:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
 
 
 def open_text(source: str | os.PathLike | IO[str]) -> IO[str]:

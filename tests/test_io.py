@@ -34,3 +34,17 @@ def test_hash_split_is_order_independent():
     assert 150 < mask.sum() < 250
     reordered = hash_split(ids[::-1], 0.1)[::-1]
     assert (mask == reordered).all()
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "shared.tsv") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    # as open(path, "w") would give: 0o666 & ~umask, readable by others (shipped weights!)
+    assert stat.S_IMODE((tmp_path / "shared.tsv").stat().st_mode) == 0o644
