@@ -85,7 +85,7 @@ def mtl() -> None:
     """
 
 
-@mtl.command("train")
+@mtl.command("train", short_help="Train a model from a YAML config (resumable).")
 @_CONFIG
 @_OUT
 @_SEED
@@ -94,8 +94,10 @@ def mtl() -> None:
 def train(ctx, config_path, out_dir, seed, epochs) -> None:
     """Train the model of a config; write the checkpoint, metrics.json and report.md.
 
-    Under torchrun (several processes) training runs with DistributedDataParallel and only
-    rank 0 writes the outputs.
+    Also writes train_log.jsonl (one JSON record of losses and validation metrics per epoch)
+    and the resumable trainer state in OUT/state: running the same command again after an
+    interruption continues from the last finished epoch. Under torchrun (several processes)
+    training runs with DistributedDataParallel and only rank 0 writes the outputs.
 
     \b
     Example:
@@ -110,7 +112,8 @@ def train(ctx, config_path, out_dir, seed, epochs) -> None:
     init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
     quiet = _quiet(ctx) or not is_main_process()
     try:
-        run = run_experiment(config, progress=RichProgress(enabled=not quiet))
+        run = run_experiment(config, progress=RichProgress(enabled=not quiet),
+                             checkpoint_dir=f"{out_dir}/state")
     finally:
         main = is_main_process()
         cleanup()
@@ -118,9 +121,11 @@ def train(ctx, config_path, out_dir, seed, epochs) -> None:
         return
     save_experiment(out_dir, run)
     rows = _metric_rows(run.metrics)
+    history = jsonable(run.trainer.history_)
     _write_json(f"{out_dir}/metrics.json", jsonable({"metrics": run.metrics,
                                                      "best_epoch": run.trainer.best_epoch_,
-                                                     "history": run.trainer.history_}))
+                                                     "history": history}))
+    _write_text(f"{out_dir}/train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     _write_text(f"{out_dir}/report.md", _markdown(
         f"Metrics of {config_path} (seed {run.config.training.seed}, best epoch "
         f"{run.trainer.best_epoch_})", ["split", "task", "metric", "value"], jsonable(rows)))
@@ -129,7 +134,7 @@ def train(ctx, config_path, out_dir, seed, epochs) -> None:
                     stderr=True)
 
 
-@mtl.command("evaluate")
+@mtl.command("evaluate", short_help="Per-task metrics of a saved model on every split.")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False),
               help="Checkpoint folder written by 'biomtl mtl train'.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
@@ -163,7 +168,8 @@ def evaluate(model_dir, config_path, output) -> None:
                 _metric_rows(metrics))
 
 
-@mtl.command("negative-transfer")
+@mtl.command("negative-transfer",
+             short_help="Single-task vs joint training per task, and Delta_m.")
 @_CONFIG
 @_OUT
 @_SEED
@@ -196,7 +202,7 @@ def negative_transfer(ctx, config_path, out_dir, seed, epochs) -> None:
                     stderr=True)
 
 
-@mtl.command("pareto")
+@mtl.command("pareto", short_help="Sweep two tasks' loss weights; plot the Pareto front.")
 @_CONFIG
 @_OUT
 @click.option("--points", type=click.IntRange(min=2), default=5, show_default=True,

@@ -11,7 +11,7 @@ from .config import ExperimentConfig, load_config, parse_config
 from .encoders import ENCODERS, get_encoder
 from .grad_reversal import GradientReversal, grad_reverse
 from .heads import HEADS, get_head
-from .model import MultiTaskModel
+from .model import MultiTaskModel, SharedEncoder, TaskHead
 from .negative_transfer import delta_m
 from .pareto import pareto_front
 from .synthetic import make_synthetic, read_csv_tasks
@@ -29,7 +29,9 @@ __all__ = [
     "MMoEModel",
     "MultiTaskModel",
     "ReplayBuffer",
+    "SharedEncoder",
     "TaskConditionedModel",
+    "TaskHead",
     "TaskSpec",
     "WeightingStrategy",
     "add_task",

@@ -53,13 +53,14 @@ def save_checkpoint(directory: str | os.PathLike, model: nn.Module, *, kind: str
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{WEIGHTS_NAME}.tmp"
-    save_model(model, str(tmp))
-    os.replace(tmp, directory / WEIGHTS_NAME)
+    # safetensors writes by file name: fill atomic_write's temporary file, which it then
+    # renames into place with the usual (umask) permissions
+    with atomic_write(directory / WEIGHTS_NAME, "wb") as handle:
+        save_model(model, handle.name)
     if extra_tensors:
-        tmp = directory / ".extra.safetensors.tmp"
-        save_file({k: v.detach().contiguous().cpu() for k, v in extra_tensors.items()}, str(tmp))
-        os.replace(tmp, directory / "extra.safetensors")
+        with atomic_write(directory / "extra.safetensors", "wb") as handle:
+            save_file({k: v.detach().contiguous().cpu() for k, v in extra_tensors.items()},
+                      handle.name)
     doc = {"format": FORMAT, "kind": kind, "config": config, "versions": versions(), **metadata}
     with atomic_write(directory / CONFIG_NAME) as handle:
         json.dump(doc, handle, indent=2, sort_keys=False, default=_json_default)

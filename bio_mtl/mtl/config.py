@@ -203,8 +203,8 @@ def parse_config(data: Any, *, source: str = "<config>",
     ConfigError
         ``"<source>: <key>: <problem>; <valid choices>"`` for any unknown key or bad value.
     """
-    from .trainer import TrainConfig
-    from .weighting import WEIGHTINGS
+    from .train_config import TrainConfig, monitor_target
+    from .weighting import WEIGHTINGS, get_weighting
 
     try:
         if not isinstance(data, dict):
@@ -228,8 +228,11 @@ def parse_config(data: Any, *, source: str = "<config>",
             specs.append(TaskSpec.from_dict(task))
         training = dataclass_from_dict(TrainConfig, data.get("training"), where="training")
         _choice("training.weighting", training.weighting, WEIGHTINGS)
-        return ExperimentConfig(data=data_cfg, model=model_cfg, tasks=tuple(specs),
-                                training=training)
+        config = ExperimentConfig(data=data_cfg, model=model_cfg, tasks=tuple(specs),
+                                  training=training)
+        get_weighting(training.weighting, [t.name for t in specs], **training.weighting_params)
+        monitor_target(training.monitor, specs)
+        return config
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 

@@ -25,7 +25,7 @@ from .config import ExperimentConfig, config_to_dict, parse_config
 from .synthetic import TabularBatches, TabularData, make_synthetic, read_csv_tasks, split_indices
 
 __all__ = ["Experiment", "build_experiment_model", "evaluate_model", "load_data",
-           "load_experiment", "make_batches", "resolve_config", "run_experiment",
+           "load_experiment", "make_batches", "only_tasks", "resolve_config", "run_experiment",
            "save_experiment"]
 
 SPLITS = ("train", "val", "test")
@@ -129,7 +129,8 @@ def evaluate_model(config: ExperimentConfig, model: nn.Module, data: TabularData
 def run_experiment(config: ExperimentConfig, *, progress: ProgressCallback | None = None,
                    tasks: Sequence[str] | None = None,
                    log_path: str | os.PathLike | None = None,
-                   loss_weights: dict[str, float] | None = None) -> Experiment:
+                   loss_weights: dict[str, float] | None = None,
+                   checkpoint_dir: str | os.PathLike | None = None) -> Experiment:
     """Load data, build the model, train it and evaluate every split.
 
     Parameters
@@ -139,33 +140,69 @@ def run_experiment(config: ExperimentConfig, *, progress: ProgressCallback | Non
     progress
         Optional progress callback (the CLI passes a rich one).
     tasks
-        Train only these tasks (single-task baselines); ``None`` = all.
+        Train only these tasks (single-task baselines, see :func:`only_tasks`); ``None`` = all.
     log_path
         Optional JSON-lines file receiving one record per epoch.
     loss_weights
         Fixed ``{task: weight}`` loss weights: trains with the ``static`` weighting strategy
         instead of the configured one (used by the Pareto sweep of :mod:`bio_mtl.mtl.pareto`).
+    checkpoint_dir
+        Optional folder of resumable trainer state: an interrupted run called again with the
+        same config continues where it stopped and ends with the same weights.
     """
     from .trainer import Trainer
 
     data, splits = load_data(config)
     if tasks is not None:
-        keep = set(tasks)
-        model = dataclasses.replace(config.model, task_heads={
-            k: v for k, v in config.model.task_heads.items() if k in keep})
-        config = config.replace(tasks=tuple(t for t in config.tasks if t.name in keep),
-                                model=model)
+        config = only_tasks(config, tasks)
     if loss_weights is not None:
         config = config.replace(training=dataclasses.replace(
             config.training, weighting="static", weighting_params={"weights": loss_weights}))
     config = resolve_config(config, data)
     model = build_experiment_model(config)
     trainer = Trainer(model, config.tasks, config.training, progress=progress,
-                      log_path=log_path)
+                      log_path=log_path, checkpoint_dir=checkpoint_dir)
     val = make_batches(config, data, splits["val"]) if len(splits["val"]) else None
     trainer.fit(make_batches(config, data, splits["train"], shuffle=True), val)
     metrics = evaluate_model(config, model, data, splits=splits)
     return Experiment(config, model, trainer, metrics, fingerprint(data))
+
+
+def only_tasks(config: ExperimentConfig, tasks: Sequence[str]) -> ExperimentConfig:
+    """The config restricted to ``tasks``: a baseline trained on those tasks alone.
+
+    A single-task baseline optimises its plain loss (the ``equal`` strategy, as the single-task
+    baselines of the MTL literature do; the joint model's strategy and its per-task parameters
+    do not apply to one task). A subset of several tasks keeps the configured strategy. A
+    ``monitor`` on a removed task falls back to ``loss``.
+
+    Parameters
+    ----------
+    config
+        The joint experiment.
+    tasks
+        Names of the tasks to keep.
+
+    Raises
+    ------
+    ConfigError
+        If a name is not a task of ``config``.
+    """
+    keep = set(tasks)
+    unknown = sorted(keep - {t.name for t in config.tasks})
+    if unknown:
+        raise ConfigError(f"unknown task(s) {', '.join(unknown)}; tasks are "
+                          f"{', '.join(t.name for t in config.tasks)}")
+    model = dataclasses.replace(config.model, task_heads={
+        k: v for k, v in config.model.task_heads.items() if k in keep})
+    monitor = config.training.monitor
+    if monitor.partition("/")[0] not in keep:
+        monitor = "loss"
+    training = dataclasses.replace(config.training, monitor=monitor)
+    if len(keep) == 1:
+        training = dataclasses.replace(training, weighting="equal", weighting_params={})
+    return config.replace(tasks=tuple(t for t in config.tasks if t.name in keep), model=model,
+                          training=training)
 
 
 def jsonable(obj: Any) -> Any:

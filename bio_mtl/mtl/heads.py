@@ -15,8 +15,19 @@ from torch import nn
 from ..errors import ConfigError
 from ._dataclasses import dataclass_from_dict
 
-__all__ = ["HEADS", "BoundedHead", "BoundedHeadConfig", "LinearHead", "LinearHeadConfig",
-           "MLPHead", "MLPHeadConfig", "get_head"]
+__all__ = ["HEADS", "AdversarialHead", "AdversarialHeadConfig", "BoundedHead",
+           "BoundedHeadConfig", "LinearHead", "LinearHeadConfig", "MLPHead", "MLPHeadConfig",
+           "get_head"]
+
+
+def _mlp_layers(in_dim: int, n_outputs: int, hidden_dims: tuple[int, ...],
+                dropout: float) -> list[nn.Module]:
+    """``(Linear -> GELU -> Dropout)* -> Linear`` as a list of layers."""
+    layers, width = [], in_dim
+    for hidden in hidden_dims:
+        layers += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)]
+        width = hidden
+    return [*layers, nn.Linear(width, n_outputs)]
 
 
 @dataclass(frozen=True)
@@ -77,11 +88,8 @@ class MLPHead(nn.Module):
     def __init__(self, in_dim: int, n_outputs: int, config: MLPHeadConfig | None = None):
         super().__init__()
         self.config = config or MLPHeadConfig()
-        layers, width = [], in_dim
-        for hidden in self.config.hidden_dims:
-            layers += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(self.config.dropout)]
-            width = hidden
-        self.net = nn.Sequential(*layers, nn.Linear(width, n_outputs))
+        self.net = nn.Sequential(*_mlp_layers(in_dim, n_outputs, self.config.hidden_dims,
+                                              self.config.dropout))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``(..., D)`` -> ``(..., n_outputs)``."""
@@ -136,11 +144,68 @@ class BoundedHead(nn.Module):
         return self.config.lower + span * torch.sigmoid(self.net(h))
 
 
+@dataclass(frozen=True)
+class AdversarialHeadConfig:
+    """Configuration of :class:`AdversarialHead`.
+
+    Parameters
+    ----------
+    alpha
+        Strength of the reversed gradient that reaches the shared encoder.
+    hidden_dims
+        Hidden widths of the adversary (a non-linear adversary removes more than a linear one).
+    dropout
+        Dropout after each hidden layer.
+    """
+
+    alpha: float = 1.0
+    hidden_dims: tuple[int, ...] = (32,)
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.alpha > 0:
+            raise ConfigError(f"head: alpha must be > 0, got {self.alpha}")
+        if self.hidden_dims and min(self.hidden_dims) < 1:
+            raise ConfigError("head: hidden_dims must be positive widths")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"head: dropout must be in [0, 1), got {self.dropout}")
+
+
+class AdversarialHead(nn.Module):
+    """A nuisance adversary: ``GradientReversal(alpha) -> (Linear -> GELU)* -> Linear``.
+
+    Give it a task whose labels are a nuisance (batch, site, speaker). The head learns to
+    predict the nuisance, while the reversed gradient pushes the shared encoder to make that
+    impossible, scrubbing the nuisance from the shared features (domain-adversarial training,
+    Ganin & Lempitsky 2015). The task's metric then measures how much nuisance is left
+    (chance level is the goal).
+
+    References
+    ----------
+    Ganin Y, Lempitsky V. Unsupervised domain adaptation by backpropagation. ICML 2015.
+    """
+
+    def __init__(self, in_dim: int, n_outputs: int,
+                 config: AdversarialHeadConfig | None = None) -> None:
+        from .grad_reversal import GradientReversal
+
+        super().__init__()
+        self.config = config or AdversarialHeadConfig()
+        self.net = nn.Sequential(GradientReversal(self.config.alpha),
+                                 *_mlp_layers(in_dim, n_outputs, self.config.hidden_dims,
+                                              self.config.dropout))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """``(..., D)`` -> ``(..., n_outputs)``; the gradient into ``h`` is reversed."""
+        return self.net(h)
+
+
 # name -> (config class, module class)
 HEADS: dict[str, tuple[type, type]] = {
     "linear": (LinearHeadConfig, LinearHead),
     "mlp": (MLPHeadConfig, MLPHead),
     "bounded": (BoundedHeadConfig, BoundedHead),
+    "adversarial": (AdversarialHeadConfig, AdversarialHead),
 }
 
 

@@ -170,6 +170,10 @@ def read_csv_tasks(path: str | os.PathLike, tasks: Sequence[TaskSpec], *,
 
     try:
         frame = pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read CSV: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                         f"offset {exc.start}); is it a binary or gzip-compressed file?",
+                         path=path) from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"cannot read CSV ({str(exc).splitlines()[0]})", path=path) from None
     columns = {t.name: (task_columns or {}).get(t.name, t.name) for t in tasks}

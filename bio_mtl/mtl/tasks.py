@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ._dataclasses import check_types
 
 __all__ = ["KINDS", "LOSSES", "METRICS", "TaskSpec", "compute_loss", "compute_metrics",
            "valid_mask"]
@@ -58,6 +60,9 @@ class TaskSpec:
     labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.n_outputs, numbers.Integral) or isinstance(self.n_outputs, bool):
+            raise ConfigError(f"task {self.name!r}: n_outputs must be an integer, got "
+                              f"{self.n_outputs!r}")
         if self.kind not in KINDS:
             raise ConfigError(f"task {self.name!r}: unknown kind {self.kind!r}; "
                               f"choose one of {', '.join(KINDS)}")
@@ -116,18 +121,24 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> TaskSpec:
-        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
+        """Build from a dict; a :class:`ConfigError` names unknown, missing or mistyped keys."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"task {data.get('name', '?')!r}: unknown key(s) "
                               f"{', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
+        missing = [k for k in ("name", "kind") if k not in data]
+        if missing:
+            raise ConfigError(f"task {data.get('name', '?')!r}: missing required key(s) "
+                              f"{', '.join(missing)} (a task is e.g. {{name: grade, kind: "
+                              "classification, n_outputs: 3})")
         data = dict(data)
-        if "metrics" in data:
-            metrics = data["metrics"]
-            data["metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-        if data.get("labels") is not None:
-            data["labels"] = tuple(data["labels"])
+        if isinstance(data.get("metrics"), str):
+            data["metrics"] = (data["metrics"],)
+        check_types(cls, data, where=f"task {data.get('name', '?')!r}")
+        for key in ("metrics", "labels"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 

@@ -9,12 +9,11 @@ A batch is a dict ``{"inputs": ..., "targets": {task: Tensor}, "masks": {task: T
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,84 +23,27 @@ from torch import nn
 
 from .._progress import NullProgress, ProgressCallback
 from .._random import seed_everything
-from ..errors import ConfigError
+from ..errors import CheckpointError
 from .tasks import TaskSpec, compute_loss, compute_metrics, valid_mask
+from .train_config import TrainConfig, monitor_target
 from .trainer_state import load_state, save_state
 from .weighting import get_weighting
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "Trainer"]
+
+#: TrainConfig fields that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = ("epochs", "patience", "time_budget_s", "device")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings.
+@dataclass
+class _RunState:
+    """What :meth:`Trainer.fit` carries from epoch to epoch (and a resumed run restores)."""
 
-    Parameters
-    ----------
-    epochs
-        Maximum number of passes over the training batches.
-    batch_size
-        Samples per batch (used by the data builders; the trainer takes batches as given).
-    lr, weight_decay
-        AdamW learning rate and decoupled weight decay.
-    warmup_steps
-        Linear warm-up steps; the learning rate then decays with a cosine to
-        ``min_lr_ratio * lr`` at the last step.
-    min_lr_ratio
-        Final learning rate as a fraction of ``lr``.
-    grad_clip
-        Maximum global gradient norm (``None`` = no clipping).
-    patience
-        Stop after this many epochs without improvement of ``monitor`` (``None`` = never).
-    monitor
-        ``"loss"`` (validation loss, lower is better) or ``"<task>/<metric>"``.
-    seed
-        Seeds Python, NumPy and torch at the start and at every epoch (``seed + epoch``), so a
-        resumed run repeats the data order and dropout of an uninterrupted one.
-    weighting, weighting_params
-        Loss-weighting strategy name from :data:`bio_mtl.mtl.WEIGHTINGS` and its parameters.
-    device
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-    time_budget_s
-        Stop after the epoch during which this many seconds have passed (``None`` = no limit).
-    """
-
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.05
-    grad_clip: float | None = 1.0
-    patience: int | None = None
-    monitor: str = "loss"
-    seed: int = 0
-    weighting: str = "equal"
-    weighting_params: dict = field(default_factory=dict)
-    device: str = "cpu"
-    time_budget_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("training: epochs and batch_size must be >= 1")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"training: lr must be a positive number, got {self.lr}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError("training: grad_clip must be > 0 or null")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"training: unknown key(s) {', '.join(unknown)}; valid keys: "
-                              f"{', '.join(sorted(known))}")
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict."""
-        return dataclasses.asdict(self)
+    epoch: int = 0
+    step: int = 0
+    best_score: float | None = None
+    best_state: dict | None = None
+    stale: int = 0
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
@@ -131,7 +73,9 @@ class Trainer:
     log_path
         Optional JSON-lines file that receives one metrics record per epoch.
     checkpoint_dir
-        Optional folder for resumable state (``last/``); :meth:`fit` resumes from it.
+        Optional folder for resumable state (``last/``, saved after every epoch); :meth:`fit`
+        resumes from it. Only the settings in :data:`RESUMABLE_CHANGES` may differ from the
+        interrupted run's (another ``lr`` or ``seed`` raises :class:`CheckpointError`).
 
     Attributes
     ----------
@@ -153,20 +97,10 @@ class Trainer:
         self.device = torch.device(config.device)
         self.weighting = get_weighting(config.weighting, list(self.tasks),
                                        **config.weighting_params)
-        self._monitor_task, self._monitor_metric, self._higher = self._parse_monitor()
+        self._monitor_task, self._monitor_metric, self._higher = monitor_target(
+            config.monitor, tasks)
 
     # -- setup --------------------------------------------------------------------------------
-    def _parse_monitor(self) -> tuple[str | None, str, bool]:
-        if self.config.monitor == "loss":
-            return None, "loss", False
-        task, _, metric = self.config.monitor.partition("/")
-        if task not in self.tasks or metric not in (*self.tasks[task].resolved_metrics, "loss"):
-            choices = ["loss"] + [f"{t.name}/{m}" for t in self.tasks.values()
-                                  for m in t.resolved_metrics]
-            raise ConfigError(f"training: unknown monitor {self.config.monitor!r}; choose one "
-                              f"of {', '.join(choices)}")
-        return task, metric, metric not in ("loss", "mse", "mae")
-
     def _distributed(self) -> tuple[bool, int, int]:
         import torch.distributed as dist
 
@@ -237,69 +171,84 @@ class Trainer:
         cfg = self.config
         seed_everything(cfg.seed)
         self.model.to(self.device)
-        distributed, rank, world = self._distributed()
-        net = self._wrap(distributed)
+        shard = self._distributed()
+        net = self._wrap(shard[0])
         optimizer = self._optimizer()
-        n_batches = self._count(train_batches, world)
+        n_batches = self._count(train_batches, shard[2])
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, self._schedule(cfg.epochs * max(n_batches, 1)))
         self.history_, self.best_epoch_ = [], -1
-        best_score, best_state, start_epoch, step, stale = None, None, 0, 0, 0
-        resumed = self._resume(optimizer, scheduler)
-        if resumed is not None:
-            start_epoch, step, best_score, best_state, stale = resumed
+        run = self._resume(optimizer, scheduler) or _RunState()
         started = time.monotonic()
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(run.epoch, cfg.epochs):
             seed_everything(cfg.seed + epoch)
             if hasattr(train_batches, "set_epoch"):
                 train_batches.set_epoch(epoch)
-            net.train()
-            self.progress.start(n_batches or None, f"epoch {epoch + 1}/{cfg.epochs}")
-            sums: dict[str, list[float]] = {}
-            for i, batch in enumerate(train_batches):
-                if distributed and (i % world != rank or i >= n_batches * world):
-                    continue
-                for name, value in self._step(net, optimizer, scheduler, batch, step, epoch,
-                                              distributed).items():
-                    sums.setdefault(name, []).append(value)
-                step += 1
-                self.progress.advance(1)
-            self.progress.finish()
-            train_means = {n: float(np.mean(v)) for n, v in sums.items()}
-            self.weighting.epoch_end(train_means, epoch)
-            record = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
-                      "train_loss": float(sum(train_means.values()))}
-            record.update({f"train/{n}/loss": v for n, v in train_means.items()})
-            score = None
-            if val_batches is not None:
-                val = self.evaluate(val_batches)
-                record["val_loss"] = val["loss"]
-                for name in self.tasks:
-                    for metric, value in val.get(name, {}).items():
-                        record[f"val/{name}/{metric}"] = value
-                score = val["loss"] if self._monitor_task is None else \
-                    val[self._monitor_task][self._monitor_metric]
+            means = self._train_epoch(net, optimizer, scheduler, train_batches, run,
+                                      epoch=epoch, n_batches=n_batches, shard=shard)
+            self.weighting.epoch_end(means, epoch)
+            record = {"epoch": epoch + 1, "step": run.step, "lr": scheduler.get_last_lr()[0],
+                      "train_loss": float(sum(means.values()))}
+            record.update({f"train/{n}/loss": v for n, v in means.items()})
+            score = self._validate(val_batches, record)
             record["time_s"] = round(time.monotonic() - started, 3)
-            improved = score is not None and not math.isnan(score) and (
-                best_score is None or (score > best_score if self._higher else score < best_score))
-            if improved or val_batches is None:
-                best_score, stale, self.best_epoch_ = score, 0, epoch + 1
-                best_state = copy.deepcopy(self.model.state_dict())
-            else:
-                stale += 1
+            self._track_best(run, score, epoch=epoch, has_val=val_batches is not None)
             self.history_.append(record)
-            if rank == 0:
-                self._log(record)
-            stop = (cfg.patience is not None and stale >= cfg.patience) or (
+            run.epoch = epoch + 1
+            stop = (cfg.patience is not None and run.stale >= cfg.patience) or (
                 cfg.time_budget_s is not None and time.monotonic() - started > cfg.time_budget_s)
-            if rank == 0 and self.checkpoint_dir is not None:
-                self._save(optimizer, scheduler, epoch + 1, step, best_score, best_state, stale)
+            if shard[1] == 0:
+                self._log(record)
+                if self.checkpoint_dir is not None:
+                    self._save(optimizer, scheduler, run)
             if stop:
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+        if run.best_state is not None:
+            self.model.load_state_dict(run.best_state)
             self.best_epoch_ = self.best_epoch_ if self.best_epoch_ > 0 else len(self.history_)
         return self
+
+    def _train_epoch(self, net, optimizer, scheduler, batches, run: _RunState, *, epoch: int,
+                     n_batches: int, shard: tuple[bool, int, int]) -> dict[str, float]:
+        """One pass over ``batches`` (this rank's share); the mean loss of each task."""
+        distributed, rank, world = shard
+        net.train()
+        self.progress.start(n_batches or None, f"epoch {epoch + 1}/{self.config.epochs}")
+        sums: dict[str, list[float]] = {}
+        for i, batch in enumerate(batches):
+            if distributed and (i % world != rank or i >= n_batches * world):
+                continue
+            for name, value in self._step(net, optimizer, scheduler, batch, run.step, epoch,
+                                          distributed).items():
+                sums.setdefault(name, []).append(value)
+            run.step += 1
+            self.progress.advance(1)
+        self.progress.finish()
+        return {n: float(np.mean(v)) for n, v in sums.items()}
+
+    def _validate(self, val_batches: Iterable[dict] | None, record: dict) -> float | None:
+        """Add validation loss and metrics to ``record``; return the monitored score."""
+        if val_batches is None:
+            return None
+        val = self.evaluate(val_batches)
+        record["val_loss"] = val["loss"]
+        for name in self.tasks:
+            for metric, value in val.get(name, {}).items():
+                record[f"val/{name}/{metric}"] = value
+        return val["loss"] if self._monitor_task is None else \
+            val[self._monitor_task][self._monitor_metric]
+
+    def _track_best(self, run: _RunState, score: float | None, *, epoch: int,
+                    has_val: bool) -> None:
+        """Keep the best weights so far (the latest ones when there is no validation set)."""
+        improved = score is not None and not math.isnan(score) and (
+            run.best_score is None
+            or (score > run.best_score if self._higher else score < run.best_score))
+        if improved or not has_val:
+            run.best_score, run.stale, self.best_epoch_ = score, 0, epoch + 1
+            run.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            run.stale += 1
 
     def _wrap(self, distributed: bool) -> nn.Module:
         if not distributed or self.weighting.requires_task_grads:
@@ -328,28 +277,46 @@ class Trainer:
                 handle.write(json.dumps(record) + "\n")
 
     # -- resumable state ----------------------------------------------------------------------
-    def _save(self, optimizer, scheduler, epoch, step, best_score, best_state, stale) -> None:
+    def _save(self, optimizer, scheduler, run: _RunState) -> None:
         save_state(self.checkpoint_dir / "last", {
             "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "weighting": self.weighting.state_dict(),
-            "epoch": epoch, "step": step, "best_score": best_score, "best_state": best_state,
-            "stale": stale, "history": self.history_, "best_epoch": self.best_epoch_,
-            "config": self.config.to_dict(),
+            "epoch": run.epoch, "step": run.step, "best_score": run.best_score,
+            "best_state": run.best_state, "stale": run.stale, "history": self.history_,
+            "best_epoch": self.best_epoch_, "config": self.config.to_dict(),
         })
 
-    def _resume(self, optimizer, scheduler):
+    def _resume(self, optimizer, scheduler) -> _RunState | None:
         if self.checkpoint_dir is None:
             return None
         state = load_state(self.checkpoint_dir / "last")
         if state is None:
             return None
-        self.model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        self._check_resumable(state.get("config", {}))
+        try:
+            self.model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{self.checkpoint_dir / 'last'}: the saved trainer state does not fit this "
+                f"model ({str(exc).splitlines()[0]}); was it written by another run? Delete "
+                "it or choose another folder") from None
         scheduler.load_state_dict(state["scheduler"])
         self.weighting.load_state_dict(state["weighting"])
         self.history_, self.best_epoch_ = state["history"], state["best_epoch"]
-        return state["epoch"], state["step"], state["best_score"], state["best_state"], \
-            state["stale"]
+        return _RunState(epoch=state["epoch"], step=state["step"],
+                         best_score=state["best_score"], best_state=state["best_state"],
+                         stale=state["stale"])
+
+    def _check_resumable(self, saved: dict) -> None:
+        """Refuse a state saved with other settings (only ``RESUMABLE_CHANGES`` may differ)."""
+        now = self.config.to_dict()
+        changed = [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in now
+                   if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k]]
+        if changed:
+            raise CheckpointError(
+                f"{self.checkpoint_dir / 'last'}: the saved trainer state was written with other "
+                f"training settings ({'; '.join(changed)}); delete it or choose another folder")
 
     # -- evaluation ---------------------------------------------------------------------------
     @torch.inference_mode()

@@ -1,13 +1,15 @@
 """Resumable trainer state without pickle: tensors in safetensors, the rest in JSON.
 
 The optimizer and scheduler state dicts are split into their tensors (saved in
-``state.safetensors`` under flat keys) and their plain values (saved in ``state.json``).
+``state.<token>.safetensors`` under flat keys) and their plain values (saved in ``state.json``,
+which also names the tensor file).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,31 +52,58 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def save_state(directory: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Save a nested dict of tensors and JSON values (no pickle) into ``directory``."""
+    """Save a nested dict of tensors and JSON values (no pickle) into ``directory``.
+
+    The tensors go to a new ``state.<token>.safetensors`` first; ``state.json``, written
+    atomically afterwards, names that file. The JSON is the commit point: a process killed at
+    any moment leaves either the previous pair or the new one, never a mix of two epochs.
+    """
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _split(state, "s", tensors)
-    tmp = directory / f".{_TENSORS}.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, directory / _TENSORS)
+    name = f"state.{time.time_ns():x}.{os.getpid()}.safetensors"
+    with atomic_write(directory / name, "wb") as handle:
+        save_file(tensors, handle.name)  # fills the temporary file atomic_write renames
     with atomic_write(directory / _JSON) as handle:
-        json.dump(skeleton, handle)
+        json.dump({"tensors": name, "state": skeleton}, handle)
+    for old in directory.glob("state*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def load_state(directory: str | os.PathLike) -> dict[str, Any] | None:
-    """Load what :func:`save_state` wrote, or ``None`` if ``directory`` holds no state."""
+    """Load what :func:`save_state` wrote, or ``None`` if ``directory`` holds no state.
+
+    Raises
+    ------
+    CheckpointError
+        If the state is unreadable (the message says to delete the folder).
+    """
     from safetensors.torch import load_file
 
     directory = Path(directory)
-    if not (directory / _JSON).is_file() or not (directory / _TENSORS).is_file():
+    if not (directory / _JSON).is_file():
         return None
     try:
-        skeleton = json.loads((directory / _JSON).read_text(encoding="utf-8"))
-        tensors = load_file(str(directory / _TENSORS))
-        return _join(skeleton, tensors)
+        doc = json.loads((directory / _JSON).read_text(encoding="utf-8"))
+        if isinstance(doc, dict) and set(doc) == {"tensors", "state"}:
+            name, skeleton = Path(doc["tensors"]).name, doc["state"]
+        else:  # the layout before the commit-point JSON: a fixed tensor file name
+            name, skeleton = _TENSORS, doc
+        tensors = load_file(str(directory / name)) if (directory / name).is_file() else None
     except Exception as exc:
         raise CheckpointError(f"{directory}: corrupt resumable trainer state ({exc}); delete "
                               "the folder to start afresh") from None
+    if tensors is None:
+        if name == _TENSORS:  # an old-layout folder without its tensors: nothing to resume
+            return None
+        raise CheckpointError(f"{directory}: resumable trainer state names {name}, which is "
+                              "missing; delete the folder to start afresh")
+    try:
+        return _join(skeleton, tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{directory}: corrupt resumable trainer state (no tensor "
+                              f"{exc}); delete the folder to start afresh") from None

@@ -112,3 +112,63 @@ def test_unreadable_and_invalid_files(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match=f"{bad}: not valid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("training", "epochs"), "fifteen", "training.epochs: expected an integer, got 'fifteen'"),
+    (("training", "patience"), 5.0, r"training.patience: expected an integer or null, got 5.0"),
+    (("training", "lr"), "3e-3", "training.lr: expected a number, got '3e-3' "
+                                 r"\(YAML reads a number like 1e-3 without a decimal point"),
+    (("data", "standardize"), "no", "data.standardize: expected a boolean"),
+    (("model", "encoder_params"), {"hidden_dims": [64, 32.5]},
+     r"model.encoder_params.hidden_dims: expected a list of integers, got \[64, 32.5\]"),
+])
+def test_mistyped_values_name_key_type_and_cause(path, value, message):
+    doc = _doc()
+    doc[path[0]][path[1]] = value
+    with pytest.raises(ConfigError, match=f"^cfg.yaml: {message}"):
+        parse_config(doc, source="cfg.yaml")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"n_outputs": 3.5}, "task 'group': n_outputs: expected an integer, got 3.5"),
+    ({"labels": [True, False, "maybe"]}, r"task 'group': labels: expected a list of strings or "
+                                         r"null, got \[True, False, 'maybe'\] \(YAML reads "
+                                         "unquoted yes/no"),
+    ({"kind": None}, "task 'group': kind: expected a string"),
+    ({"weight": "1"}, "task 'group': weight: expected a number"),
+])
+def test_mistyped_task_values(change, message):
+    doc = _doc()
+    doc["tasks"][0].update(change)
+    with pytest.raises(ConfigError, match=f"^cfg.yaml: {message}"):
+        parse_config(doc, source="cfg.yaml")
+    doc = _doc()
+    del doc["tasks"][0]["kind"]
+    with pytest.raises(ConfigError, match="^cfg.yaml: task 'group': missing required key.*kind"):
+        parse_config(doc, source="cfg.yaml")
+
+
+def test_weighting_and_monitor_are_checked_when_the_file_is_read():
+    doc = _doc()
+    doc["training"].update(weighting="dwa", weighting_params={"tau": 2})
+    with pytest.raises(ConfigError, match=r"^cfg.yaml: weighting 'dwa': unknown parameter\(s\) "
+                                          "tau; valid: temperature"):
+        parse_config(doc, source="cfg.yaml")
+    doc = _doc()
+    doc["training"]["monitor"] = "group/auc"
+    with pytest.raises(ConfigError, match="^cfg.yaml: training: unknown monitor 'group/auc'; "
+                                          "choose one of loss, group/accuracy"):
+        parse_config(doc, source="cfg.yaml")
+    doc["training"]["monitor"] = "level/mae"
+    assert parse_config(doc).training.monitor == "level/mae"
+
+
+def test_programmatic_task_spec_rejects_a_fractional_class_count():
+    from bio_mtl.mtl import TaskSpec
+
+    with pytest.raises(ConfigError, match="n_outputs must be an integer, got 2.5"):
+        TaskSpec("x", "classification", n_outputs=2.5)
+    import numpy as np
+
+    assert TaskSpec("x", "classification", n_outputs=np.int64(3)).n_outputs == 3

@@ -11,8 +11,16 @@ import torch
 from torch import nn
 
 from bio_mtl.errors import CheckpointError, ConfigError
-from bio_mtl.mtl import (GradientReversal, MultiTaskModel, TaskSpec, compute_loss,
-                         compute_metrics, load_weights, read_config, save_checkpoint)
+from bio_mtl.mtl import (
+    GradientReversal,
+    MultiTaskModel,
+    TaskSpec,
+    compute_loss,
+    compute_metrics,
+    load_weights,
+    read_config,
+    save_checkpoint,
+)
 
 
 def test_token_cross_entropy_ignores_masked_and_missing_positions():
@@ -118,3 +126,48 @@ def test_pearson_of_a_constant_target_is_nan_without_a_warning():
         r = compute_metrics(reg, np.array([0.1, 0.4, 0.2]), np.array([0.3, 0.3, 0.3]))
     assert np.isnan(r["pearson"])
     assert r["mae"] == pytest.approx((0.2 + 0.1 + 0.1) / 3)
+
+
+class _Payload:
+    """Unpickling this object creates a folder: the proof that code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.path,))
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_loading_a_pickle_never_runs_its_code(tmp_path, writer):
+    import pickle
+
+    save_checkpoint(tmp_path / "ck", _model(), kind="mtl", config={})
+    armed = tmp_path / "armed"
+    pickle.loads(pickle.dumps(_Payload(str(armed))))  # the payload is live ...
+    assert armed.exists()
+    marker = tmp_path / "pwned"
+    weights = tmp_path / "ck" / "model.safetensors"
+    if writer == "pickle":
+        weights.write_bytes(pickle.dumps(_Payload(str(marker))))
+    else:
+        torch.save({"encoder.weight": _Payload(str(marker))}, weights)
+    with pytest.raises(CheckpointError, match="corrupt or foreign weights file"):
+        load_weights(_model(), tmp_path / "ck")
+    assert not marker.exists()  # ... but loading the checkpoint never unpickles it
+
+
+def test_checkpoint_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    save_checkpoint(tmp_path / "ck", _model(), kind="mtl", config={},
+                    extra_tensors={"w": torch.ones(2)})
+    (tmp_path / "plain").write_text("x")
+    expected = stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+    for name in ("model.safetensors", "config.json", "extra.safetensors"):
+        assert stat.S_IMODE(os.stat(tmp_path / "ck" / name).st_mode) == expected, name
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
+        "config.json", "extra.safetensors", "model.safetensors"]  # no temporary files left

@@ -11,15 +11,6 @@ from bio_mtl.mtl.transformer import rotate
 
 TOKEN = ["cnn", "bilstm", "transformer"]
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on the shared 2-core CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def _tokens(n=2, length=7, seed=0):
     g = torch.Generator().manual_seed(seed)

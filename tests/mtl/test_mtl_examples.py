@@ -7,21 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from bio_mtl.cli.main import cli
 from bio_mtl.mtl.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on the shared 2-core CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("name", ["synthetic.yaml", "csv_tasks.yaml"])

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-import torch
 
 from bio_mtl.errors import ConfigError
 from bio_mtl.mtl.config import parse_config
 from bio_mtl.mtl.negative_transfer import delta_m, negative_transfer, transfer_table
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on the shared 2-core CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_delta_m_by_hand():
@@ -62,5 +54,41 @@ def test_negative_transfer_end_to_end():
     joint = {r["task"]: r["joint"] for r in report.rows}
     assert report.delta_m == pytest.approx(delta_m(single, joint, {"c": True, "r": False}))
     assert all(r["single"] >= 0.0 for r in report.rows)
+    # the single-task numbers are those of a model trained on that task alone, and the joint
+    # numbers those of the full model (deterministic given the seed)
+    from bio_mtl.mtl.experiment import run_experiment
+
+    alone = run_experiment(config, tasks=["r"])
+    assert [t.name for t in alone.config.tasks] == ["r"]
+    assert list(alone.model.heads) == ["r"]
+    assert single["r"] == alone.metrics["test"]["r"]["mae"]
+    assert joint["c"] == run_experiment(config).metrics["test"]["c"]["accuracy"]
     with pytest.raises(ConfigError, match="at least two tasks"):
         negative_transfer(config.replace(tasks=config.tasks[:1]))
+
+
+def test_single_task_baselines_drop_joint_only_settings():
+    from bio_mtl.mtl.experiment import only_tasks
+
+    config = parse_config({
+        "tasks": [{"name": "c", "kind": "classification", "n_outputs": 2},
+                  {"name": "r", "kind": "regression"}],
+        "model": {"task_heads": {"r": {"name": "bounded", "lower": -3.0, "upper": 3.0}}},
+        "training": {"weighting": "static", "weighting_params": {"weights": {"c": 2.0}},
+                     "monitor": "r/pearson"},
+    })
+    c = only_tasks(config, ["c"])
+    assert [t.name for t in c.tasks] == ["c"]
+    assert c.model.task_heads == {}
+    # one task: plain loss; a monitor on the removed task falls back to the validation loss
+    assert (c.training.weighting, c.training.weighting_params) == ("equal", {})
+    assert c.training.monitor == "loss"
+    r = only_tasks(config, ["r"])
+    assert r.training.monitor == "r/pearson"
+    assert r.model.task_heads == {"r": {"name": "bounded", "lower": -3.0, "upper": 3.0}}
+    with pytest.raises(ConfigError, match="unknown task.*x; tasks are c, r"):
+        only_tasks(config, ["x"])
+    # end to end: a task monitor and static weights used to break the single-task runs
+    small = config.replace(data=dataclasses.replace(config.data, n_samples=120),
+                           training=dataclasses.replace(config.training, epochs=1))
+    assert [row["task"] for row in negative_transfer(small).rows] == ["c", "r"]

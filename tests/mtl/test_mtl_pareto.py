@@ -6,20 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from bio_mtl.errors import ConfigError
 from bio_mtl.mtl.config import parse_config
 from bio_mtl.mtl.pareto import pareto_front, plot_front, sweep_weights, weight_grid
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on the shared 2-core CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _config():

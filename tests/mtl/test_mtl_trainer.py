@@ -15,7 +15,7 @@ from torch import nn
 
 from bio_mtl.errors import CheckpointError, ConfigError
 from bio_mtl.mtl import MultiTaskModel, TaskSpec
-from bio_mtl.mtl.trainer import Trainer, TrainConfig
+from bio_mtl.mtl.trainer import TrainConfig, Trainer
 from bio_mtl.mtl.trainer_state import load_state, save_state
 
 TASKS = [TaskSpec("a", "classification", 2), TaskSpec("b", "regression", 1)]
@@ -75,17 +75,37 @@ def test_early_stopping_restores_best_epoch():
     assert trainer.evaluate(val)["loss"] == pytest.approx(losses[best], rel=1e-5)
 
 
-def test_gradient_clipping_bounds_update():
-    model = _model()
-    before = [p.detach().clone() for p in model.parameters()]
-    batch = _data()[:1]
-    batch[0]["targets"]["b"] = batch[0]["targets"]["b"] * 1e6  # enormous gradient
-    cfg = TrainConfig(epochs=1, lr=1e-3, grad_clip=1e-3, weight_decay=0.0)
-    Trainer(model, TASKS, cfg).fit(batch)
-    # AdamW's first step moves each weight by about lr regardless; clipping keeps it finite
-    for p, q in zip(model.parameters(), before):
-        assert torch.isfinite(p).all()
-        assert (p - q).abs().max() <= 1e-3 + 1e-6
+def _grad_norms_at_step(grad_clip):
+    """Global gradient norm the optimizer sees at each step (a pre-step hook reads it)."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    norms = []
+
+    def hook(optimizer, args, kwargs):
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"]
+                 if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(g) for g in grads]))))
+
+    batches = _data()[:2]
+    for b in batches:
+        b["targets"]["b"] = b["targets"]["b"] * 1e3  # large regression loss: norms >> 0.5
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        Trainer(_model(), TASKS, TrainConfig(epochs=2, lr=1e-3, grad_clip=grad_clip)) \
+            .fit(batches)
+    finally:
+        handle.remove()
+    return norms
+
+
+def test_gradient_clipping_bounds_the_global_norm():
+    unclipped = _grad_norms_at_step(None)
+    clipped = _grad_norms_at_step(0.5)
+    assert len(unclipped) == len(clipped) == 4
+    assert min(unclipped) > 100.0  # what the optimizer would see without clipping
+    # clip_grad_norm_ rescales by 0.5 / (norm + 1e-6): the step sees exactly 0.5
+    assert clipped == pytest.approx([0.5] * 4, rel=1e-5)
 
 
 def test_missing_labels_are_masked_not_learned():
@@ -108,9 +128,61 @@ def test_unknown_monitor_is_a_config_error():
 
 def test_corrupt_resume_state_raises(tmp_path):
     save_state(tmp_path / "last", {"x": torch.ones(2)})
-    (tmp_path / "last" / "state.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="corrupt"):
+    (tensors,) = (tmp_path / "last").glob("state*.safetensors")
+    tensors.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt resumable trainer state.*delete"):
         load_state(tmp_path / "last")
+    tensors.unlink()
+    with pytest.raises(CheckpointError, match=f"names {tensors.name}, which is missing"):
+        load_state(tmp_path / "last")
+
+
+def test_resume_state_json_is_the_commit_point(tmp_path, monkeypatch):
+    import bio_mtl.mtl.trainer_state as ts
+
+    save_state(tmp_path, {"epoch": 1, "w": torch.ones(2)})
+    real = ts.atomic_write
+
+    def fail_on_json(path, *args, **kwargs):  # killed after the tensors, before the JSON
+        if str(path).endswith("state.json"):
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ts, "atomic_write", fail_on_json)
+    with pytest.raises(KeyboardInterrupt):
+        save_state(tmp_path, {"epoch": 2, "w": torch.zeros(2)})
+    state = load_state(tmp_path)  # the previous, consistent pair: epoch 1 with its tensors
+    assert state["epoch"] == 1
+    assert state["w"].tolist() == [1.0, 1.0]
+    monkeypatch.setattr(ts, "atomic_write", real)
+    save_state(tmp_path, {"epoch": 3, "w": torch.full((2,), 3.0)})
+    assert load_state(tmp_path)["w"].tolist() == [3.0, 3.0]
+    assert len(list(tmp_path.glob("state*.safetensors"))) == 1  # older tensor files removed
+
+
+def test_resume_reads_the_previous_state_layout(tmp_path):
+    from safetensors.torch import save_file
+
+    # before state.json named its tensor file: fixed name state.safetensors
+    save_file({"s.w": torch.ones(2)}, str(tmp_path / "state.safetensors"))
+    (tmp_path / "state.json").write_text(json.dumps(
+        {"__dict__": [["epoch", 4], ["w", {"__tensor__": "s.w"}]]}))
+    assert load_state(tmp_path)["epoch"] == 4
+    assert load_state(tmp_path)["w"].tolist() == [1.0, 1.0]
+
+
+def test_resume_refuses_state_of_another_model(tmp_path):
+    cfg = TrainConfig(epochs=1, lr=1e-2)
+    Trainer(_model(), TASKS, cfg, checkpoint_dir=tmp_path).fit(_data())
+    other = MultiTaskModel(nn.Linear(6, 4), {"a": nn.Linear(4, 2), "b": nn.Linear(4, 1)})
+    with pytest.raises(CheckpointError, match="does not fit this model.*another run"):
+        Trainer(other, TASKS, TrainConfig(epochs=2, lr=1e-2),
+                checkpoint_dir=tmp_path).fit(_data())
+    # the same model with other settings: refused by name; more epochs are allowed
+    with pytest.raises(CheckpointError, match=r"other training settings \(lr 0.01 -> 0.001"):
+        Trainer(_model(), TASKS, TrainConfig(epochs=2), checkpoint_dir=tmp_path).fit(_data())
+    longer = Trainer(_model(), TASKS, TrainConfig(epochs=2, lr=1e-2), checkpoint_dir=tmp_path)
+    assert [r["epoch"] for r in longer.fit(_data()).history_] == [1, 2]
 
 
 SCRIPT = textwrap.dedent("""

@@ -23,16 +23,6 @@ from bio_mtl.mtl.transfer import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on the shared 2-core CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def test_reservoir_keeps_a_uniform_sample():
     # Algorithm R: after 20 offers each item is kept with probability 5 / 20 = 0.25
     counts = np.zeros(20)

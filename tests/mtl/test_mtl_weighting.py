@@ -67,6 +67,20 @@ def test_load_state_dict_from_other_strategy_raises():
 
 
 # -- loss weighting ---------------------------------------------------------------------------
+def test_equal_weights_backpropagate_the_plain_sum():
+    s = get_weighting("equal", ["a", "b", "c"])
+    losses = _losses(a=0.5, b=2.0, c=7.0)
+    assert s.backward(losses, shared_params=[]) == {"a": 1.0, "b": 1.0, "c": 1.0}
+    # d(La + Lb + Lc)/dLt = 1 for every task
+    assert [float(losses[k].grad) for k in "abc"] == [1.0, 1.0, 1.0]
+    stacked = torch.tensor([0.5, 2.0, 7.0])
+    assert float(s.weighted_loss(stacked, step=0, epoch=0)) == 9.5
+    # a shared parameter w with La = w, Lb = 3 w: its gradient is 1 + 3 = 4
+    w = torch.nn.Parameter(torch.tensor(2.0))
+    s.backward({"a": w, "b": 3 * w}, shared_params=[w])
+    assert float(w.grad) == 4.0
+
+
 def test_static_weights_missing_tasks_get_one():
     s = get_weighting("static", ["a", "b", "c"], weights={"a": 2.0, "c": 0.5})
     losses = _losses(a=1.0, b=2.0, c=4.0)

@@ -17,15 +17,6 @@ TASKS = [TaskSpec("reg", "regression"), TaskSpec("cls", "classification", n_outp
 PARAMS = {"static": {"weights": {"reg": 2.0}}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP oversubscription on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _data():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 4, generator=g)
