@@ -48,10 +48,12 @@ _CACHE_HELP = "Folder caching ESM-2 embeddings on disk (one file per sequence), 
 
 @click.command("predict-structure")
 @click.argument("sequences", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Output file (format from --format or the extension; default TSV).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Output file (format from --format or the extension; default TSV); - writes "
+                   "the file format to stdout.")
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), default=None,
-              help="Output format: per-residue TSV/CSV, JSON, or SS FASTA.")
+              help="Output format: per-residue TSV/CSV, JSON, or SS FASTA (without -o: on "
+                   "stdout).")
 @click.option("--summary", is_flag=True,
               help="One line per sequence (length, helix/strand/coil fractions, mean RSA).")
 @click.option("--model", "model_name", default=None, metavar="DIR|NAME",
@@ -80,12 +82,20 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
       biomtl predict-structure proteome.fasta -o ss.tsv
       biomtl predict-structure seqs.fa -o ss.json --summary
       biomtl predict-structure seqs.fa -o ss.fasta --model runs/my_model
+      zcat proteome.fa.gz | biomtl predict-structure - -o - --format csv > ss.csv
     """
-    from ..structure.io import format_table, read_sequences, write_predictions
+    from ..structure.io import read_sequences
     from ..structure.predict import predict_structure as predict
     from ..structure.pretrained import load_model
     from .console import RichProgress
+    from .structure_common import check_output_file, stdout_closed_quietly
 
+    if output is None and fmt is not None:
+        output = "-"  # --format without -o: that format on stdout
+    out_fmt = _guess_format(output, fmt)
+    if summary and out_fmt == "fasta":
+        raise click.UsageError("--summary cannot be written as FASTA; choose tsv, csv or json")
+    check_output_file(output, "'-o' / '--output'")
     records = read_sequences(sequences, unknown=unknown_residue)
     n_res = sum(len(seq) for _, seq in records)
     model = load_model(model_name)
@@ -95,20 +105,45 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
     predictions = predict(records, model, batch_tokens=batch_tokens, embedder=embedder,
                           progress=progress)
     if output is not None:
-        write_predictions(predictions, output, fmt=_guess_format(output, fmt), summary=summary)
-        if not quiet:
+        with stdout_closed_quietly():
+            _write(predictions, output, out_fmt, summary=summary)
+        if not quiet and output != "-":
             click.echo(f"wrote {len(predictions)} predictions ({n_res} residues) to {output}",
                        err=True)
         return
-    if summary or len(records) > _TABLE_MAX_SEQS or n_res > _TABLE_MAX_RESIDUES:
-        rows = [p.summary() for p in predictions]
+    with stdout_closed_quietly():
+        _show(predictions, summary=summary, quiet=quiet)
+
+
+def _write(predictions, output: str, fmt: str, *, summary: bool) -> None:
+    """Write to ``output`` atomically, or to stdout for ``-``."""
+    import io
+
+    from ..structure.io import FORMATS, write_predictions
+    from .structure_common import output_errors
+
+    if output == "-":
+        buffer = io.StringIO()
+        FORMATS[fmt](predictions, buffer, summary=summary)
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    with output_errors(output, "'-o' / '--output'"):
+        write_predictions(predictions, output, fmt=fmt, summary=summary)
+
+
+def _show(predictions, *, summary: bool, quiet: bool) -> None:
+    """The readable stdout view: per-residue blocks for a few short sequences, else summaries."""
+    from ..structure.io import format_table
+
+    n_res = sum(len(p.seq) for p in predictions)
+    if summary or len(predictions) > _TABLE_MAX_SEQS or n_res > _TABLE_MAX_RESIDUES:
         columns = ["id", "length", "helix", "strand", "coil", "mean_rsa"]
         click.echo("\t".join(columns))
-        for row in rows:
+        for row in (p.summary() for p in predictions):
             click.echo("\t".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
                                  for c in columns))
         if not summary and not quiet:
-            click.echo(f"{len(records)} sequences: showing one summary line each; use -o FILE "
-                       "for per-residue predictions", err=True)
+            click.echo(f"{len(predictions)} sequences: showing one summary line each; use -o "
+                       "FILE for per-residue predictions", err=True)
         return
     click.echo(format_table(predictions))

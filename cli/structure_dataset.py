@@ -8,7 +8,7 @@ import click
 @click.command("build-structure-dataset")
 @click.argument("structures", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output JSON lines (gzip-compressed if it ends in .gz).")
 @click.option("--context", type=click.Choice(["isolated", "complex"]), default="isolated",
               show_default=True,
@@ -38,13 +38,16 @@ def build_structure_dataset(ctx: click.Context, structures: tuple[str, ...], out
     """
     from ..structure.dataset_builder import build_records, write_records
     from .console import RichProgress
+    from .structure_common import check_output_file, output_errors
 
+    check_output_file(output, "'-o' / '--output'")
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     chain_list = None if chains is None else [c for c in chains.split(",") if c.strip()]
     progress = RichProgress(enabled=not quiet and len(structures) > 5)
     records = build_records(structures, context=context, dssp=dssp, chains=chain_list,
                             backend=backend, progress=progress)
-    write_records(records, output)
+    with output_errors(output, "'-o' / '--output'"):
+        write_records(records, output)
     if not quiet:
         n_res = sum(len(r["seq"]) for r in records)
         n_lab = sum(r["mask"].count("1") for r in records)

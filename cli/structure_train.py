@@ -64,7 +64,9 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
                     seed, epochs, weighting, tasks, backbone, embedding_cache, init_from) -> None:
     """Train a structure model (SS8, SS3, RSA) on labelled chains.
 
-    Input files hold one JSON object per line: {"id", "seq", "ss8", "rsa", "mask"}.
+    Input files hold one JSON object per line: {"id", "seq", "ss8", "rsa", "mask"}; NetSurfP-2.0
+    .npz files are read too. Each residue trains every task whose label it has (mask 1, SS8
+    letter, RSA not null): chains without RSA still train SS, and RSA-only chains train RSA.
 
     \b
     Example:
@@ -73,43 +75,20 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
       biomtl train-structure --train mine.jsonl.gz --init-from ss_rsa_resdcnn_nsp2_v1 \
           --out runs/finetuned --epochs 3
     """
-    import dataclasses
-
-    from ..errors import ConfigError, InputError
-    from ..mtl.trainer import TrainConfig
-    from ..structure.model import StructureModelConfig
     from ..structure.train import train_structure as train
     from .console import RichProgress
+    from .structure_common import check_output_dir
 
+    check_output_dir(out_dir, "'--out'")
     if not train_paths and not rsa_paths:
-        raise InputError("no training data: pass --train and/or --rsa-train")
+        raise click.UsageError("no training data: pass --train and/or --rsa-train")
     if val_paths and val_fraction is not None:
-        raise ConfigError("give either --val or --val-fraction, not both")
+        raise click.UsageError("give either --val or --val-fraction, not both")
     if embedding_cache is not None and backbone is None:
-        raise ConfigError("--embedding-cache caches ESM-2 features; it needs --backbone")
+        raise click.UsageError("--embedding-cache caches ESM-2 features; it needs --backbone")
     doc = _read_yaml(config_path) if config_path else {}
-    if init_from is not None and (doc.get("model") or tasks):
-        raise ConfigError("--init-from takes the architecture and tasks of that model; leave "
-                          "out the config's model: section and --tasks")
-    if init_from is not None:
-        from ..structure.pretrained import load_model
-
-        mcfg = load_model(init_from).structure_config
-    else:
-        mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
-    if tasks:
-        mcfg = dataclasses.replace(mcfg, tasks=tuple(t.strip() for t in tasks.split(",")))
-    training = dict(doc.get("training") or {})
-    training.setdefault("monitor", "ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
-    if epochs is not None:
-        training["epochs"] = epochs
-    if weighting is not None:
-        training["weighting"] = weighting
-    training["seed"] = seed
-    tcfg = TrainConfig.from_dict(training)
-    from ..mtl.weighting import get_weighting
-
-    get_weighting(tcfg.weighting, list(mcfg.tasks), **tcfg.weighting_params)
+    mcfg, tcfg = _configs(doc, init_from=init_from, tasks=tasks, epochs=epochs,
+                          weighting=weighting, seed=seed)
     data = dict(doc.get("data") or {})
     if val_fraction is not None:
         data["val_fraction"] = val_fraction
@@ -132,6 +111,42 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
                    + ", ".join(parts), err=True)
 
 
+def _configs(doc: dict, *, init_from, tasks, epochs, weighting, seed):
+    """The model and training configs from the YAML ``doc`` and the command-line options.
+
+    Raises ``ConfigError`` for a model section or ``--tasks`` beside ``--init-from``, unknown
+    keys and an unknown weighting strategy, before any data is read.
+    """
+    import dataclasses
+
+    from ..errors import ConfigError
+    from ..mtl.trainer import TrainConfig
+    from ..mtl.weighting import get_weighting
+    from ..structure.model import StructureModelConfig
+
+    if init_from is not None and (doc.get("model") or tasks):
+        raise ConfigError("--init-from takes the architecture and tasks of that model; leave "
+                          "out the config's model: section and --tasks")
+    if init_from is not None:
+        from ..structure.pretrained import load_model
+
+        mcfg = load_model(init_from).structure_config
+    else:
+        mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
+    if tasks:
+        mcfg = dataclasses.replace(mcfg, tasks=tuple(t.strip() for t in tasks.split(",")))
+    training = dict(doc.get("training") or {})
+    training.setdefault("monitor", "ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
+    if epochs is not None:
+        training["epochs"] = epochs
+    if weighting is not None:
+        training["weighting"] = weighting
+    training["seed"] = seed
+    tcfg = TrainConfig.from_dict(training)
+    get_weighting(tcfg.weighting, list(mcfg.tasks), **tcfg.weighting_params)
+    return mcfg, tcfg
+
+
 @click.command("evaluate-structure")
 @click.option("--model", "model_name", default=None, metavar="DIR|NAME",
               help="Checkpoint directory or shipped model name (default: the shipped model).")
@@ -149,36 +164,70 @@ def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbon
                        embedding_cache) -> None:
     """Score a structure model on labelled chains: Q3, Q8, per-class P/R/F1, SOV, RSA r/MAE.
 
-    Each DATA file (JSON lines like the training data) is scored on its own, every record with
-    its own mask.
+    Each DATA file (JSON lines like the training data, or a NetSurfP-2.0 .npz) is scored on
+    its own, every record with its own mask. Undefined metrics (e.g. the precision of a class
+    never predicted) are null in the JSON and "-" in the table.
 
     \b
     Example:
       biomtl evaluate-structure --model runs/ss data/cb513.jsonl.gz \\
           data/casp_fm_rsa.jsonl.gz -o metrics.json --markdown metrics.md
     """
-    from pathlib import Path
-
     from .._io import atomic_write
     from ..structure.data import read_chains
     from ..structure.metrics import metrics_markdown, score_predictions
     from ..structure.predict import predict_structure
     from ..structure.pretrained import load_model
     from .predict_structure import esm_embedder
+    from .structure_common import (
+        check_output_file,
+        finite_json,
+        output_errors,
+        stdout_closed_quietly,
+    )
 
-    sets = {Path(p).name.removesuffix(".gz").removesuffix(".jsonl"): read_chains(p) for p in data}
+    check_output_file(output, "'-o' / '--output'")
+    check_output_file(markdown, "'--markdown'")
+    sets = {name: read_chains(path) for name, path in _set_names(data).items()}
     model = load_model(model_name)
     embedder = esm_embedder(model, backbone, embedding_cache)
     results = {}
     for name, chains in sets.items():
         preds = predict_structure([(c.id, c.seq) for c in chains], model,
                                   batch_tokens=batch_tokens, embedder=embedder)
-        results[name] = score_predictions(preds, chains)
+        results[name] = finite_json(score_predictions(preds, chains))
     table = metrics_markdown(results)
     if output:
-        with atomic_write(output) as handle:
-            json.dump(results, handle, indent=2)
+        with output_errors(output, "'-o' / '--output'"), atomic_write(output) as handle:
+            json.dump(results, handle, indent=2, allow_nan=False)
+            handle.write("\n")
     if markdown:
-        with atomic_write(markdown) as handle:
+        with output_errors(markdown, "'--markdown'"), atomic_write(markdown) as handle:
             handle.write(table)
-    click.echo(table)
+    with stdout_closed_quietly():
+        click.echo(table)
+
+
+def _set_names(paths) -> dict[str, str]:
+    """Data set name -> path: the file name without .gz/.jsonl/.json/.npz, made unique.
+
+    A name seen twice (``a/cb513.jsonl.gz`` and ``b/cb513.jsonl.gz``) gets its parent folder,
+    and a repeat of that its position, so no data set silently replaces another.
+    """
+    from pathlib import Path
+
+    def stem(p: Path) -> str:
+        name = p.name
+        for suffix in (".gz", ".jsonl", ".json", ".npz"):
+            name = name.removesuffix(suffix)
+        return name
+
+    stems = [stem(Path(p)) for p in paths]
+    out: dict[str, str] = {}
+    for k, (path, name) in enumerate(zip(paths, stems, strict=True)):
+        if stems.count(name) > 1:
+            name = f"{Path(path).parent.name or '.'}/{name}"
+        if name in out:
+            name = f"{name}#{k + 1}"
+        out[name] = path
+    return out

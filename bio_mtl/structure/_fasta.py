@@ -48,7 +48,6 @@ _NUCLEOTIDES = frozenset("ACGTUN")
 #: A sequence this long or longer made of >= this fraction of A/C/G/T/U/N is taken as nucleotides.
 NUCLEOTIDE_MIN_LENGTH = 20
 NUCLEOTIDE_FRACTION = 0.9
-#: RSA at or above this is shown as exposed (``e``) by :func:`format_table` (a common cut-off).
 
 
 @dataclass(frozen=True)
@@ -156,19 +155,23 @@ def _is_nucleotide(seq: str) -> tuple[bool, float]:
     return frac >= NUCLEOTIDE_FRACTION, frac
 
 
-def _clean(seq: str, rid: str, name: str, where: Callable[[int], str], unknown: str) -> str:
-    """Validate and normalise one sequence (see the module docstring for the policy)."""
+def _clean(seq: str, rid: str, name: str, where: Callable[[int], str], unknown: str, *,
+           line: int) -> str:
+    """Validate and normalise one sequence (see the module docstring for the policy).
+
+    ``line`` is the header's line number; ``where(position)`` names the line of a residue.
+    """
     seq = seq.upper()
     if seq.endswith("*"):
         seq = seq[:-1]
     if not seq:
-        raise FastaFormatError("empty sequence", path=name, record=rid)
+        raise FastaFormatError(f"empty sequence (header on line {line})", path=name, record=rid)
     nucleotide, frac = _is_nucleotide(seq)
     if nucleotide:
         raise FastaFormatError(
             f"looks like a nucleotide sequence ({100 * frac:.0f}% A/C/G/T/U/N over "
-            f"{len(seq)} letters); translate it to protein first (e.g. Bio.Seq.translate)",
-            path=name, record=rid)
+            f"{len(seq)} letters, header on line {line}); translate it to protein first "
+            "(e.g. Bio.Seq.translate)", path=name, record=rid)
     if _STANDARD.issuperset(seq):  # fast path: nothing to map or report
         return seq
     out = []
@@ -253,7 +256,7 @@ def parse_sequences(source: str | os.PathLike | IO[str], *,
         def where(pos: int, _line: int = line) -> str:
             return f" (line {_line_of(lines, _line, pos)})"
 
-        seq = _clean(str(rec.seq), rec.id, name, where, unknown)
+        seq = _clean(str(rec.seq), rec.id, name, where, unknown, line=line)
         yield SequenceRecord(rec.id, seq, rec.description)
 
 

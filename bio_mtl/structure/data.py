@@ -2,20 +2,18 @@
 
 The input format is the gzip-compressed JSON lines of the NetSurfP-2.0 / DSSP benchmark files,
 one record per chain: ``{"id", "seq", "ss8", "rsa", "mask"}`` (Klausen et al. 2019, Proteins
-87:520, doi:10.1002/prot.25674). Positions with mask ``'0'`` carry no label; ``rsa`` may be
-``null``. Every path comes from the caller.
+87:520, doi:10.1002/prot.25674), or the original NetSurfP-2.0 ``.npz`` files. Positions with
+mask ``'0'`` carry no label; ``rsa`` may be ``null``. Every path comes from the caller.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._io import open_text
 from .._random import hash_split
 from ..errors import InputError
 from .alphabet import PAD_INDEX, SS8, SS8_TO_SS3_INDEX, encode_sequence
@@ -74,73 +72,75 @@ class Chain:
         return len(self.seq)
 
 
-def _parse(rec: dict, path: str, line: int, use_ss: bool, use_rsa: bool) -> Chain:
-    rid = rec.get("id", f"line {line}")
-    for key in ("id", "seq", "ss8", "mask"):
-        if key not in rec:
-            raise InputError(f"missing field {key!r} (expected id, seq, ss8, rsa, mask)",
-                             path=path, record=rid)
-    seq, ss8, mask = rec["seq"], rec["ss8"], rec["mask"]
-    rsa = rec.get("rsa") or [None] * len(seq)
-    if not (len(seq) == len(ss8) == len(mask) == len(rsa)):
-        raise InputError(f"seq, ss8, rsa and mask lengths differ ({len(seq)}, {len(ss8)}, "
-                         f"{len(rsa)}, {len(mask)})", path=path, record=rid)
+def _chain(rec: dict, use_ss: bool, use_rsa: bool) -> Chain:
+    """A :class:`Chain` from a validated record dict (see :func:`~.io.read_labelled`)."""
+    seq, mask = rec["seq"], rec["mask"]
     valid = np.frombuffer(mask.encode("ascii"), dtype=np.uint8) == ord("1")
-    try:
-        ss = np.array([_SS8_LOOKUP[c] for c in ss8], dtype=np.int64)
-    except KeyError as exc:
-        raise InputError(f"ss8 letter {exc.args[0]!r} is not one of {SS8}", path=path,
-                         record=rid) from None
+    ss = np.array([_SS8_LOOKUP[c] for c in rec["ss8"]], dtype=np.int64)
     ss[~valid] = -100
-    values = np.array([np.nan if v is None else float(v) for v in rsa], dtype=np.float32)
+    values = np.array([np.nan if v is None else v for v in rec["rsa"]], dtype=np.float32)
     values[~valid] = np.nan
     if not use_ss:
         ss[:] = -100
     if not use_rsa:
         values[:] = np.nan
-    return Chain(str(rid), seq.upper(), encode_sequence(seq.upper()), ss, values)
+    return Chain(rec["id"], seq, encode_sequence(seq), ss, values)
+
+
+def _is_npz(path) -> bool:
+    """A NumPy ``.npz`` archive (a zip file), recognised by its magic bytes."""
+    if hasattr(path, "read") or str(path) == "-":
+        return False
+    try:
+        with open(path, "rb") as probe:
+            return probe.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False  # the reader reports the problem with its own message
 
 
 def read_chains(path: str | os.PathLike, *, use_ss: bool = True, use_rsa: bool = True,
                 exclude_ids: Iterable[str] = ()) -> list[Chain]:
-    """Read labelled chains from a (gzipped) JSON-lines file.
+    """Read labelled chains from a (gzipped) JSON-lines file or a NetSurfP-2.0 ``.npz`` file.
 
     Parameters
     ----------
     path
-        File with one ``{"id", "seq", "ss8", "rsa", "mask"}`` object per line.
+        File with one ``{"id", "seq", "ss8", "rsa", "mask"}`` object per line, validated by
+        :func:`bio_mtl.structure.io.read_labelled`; or a NetSurfP-2.0 ``.npz`` archive
+        (recognised by its zip magic bytes), read by
+        :func:`bio_mtl.structure.npz.read_netsurfp_npz` with its isolated-chain RSA.
     use_ss, use_rsa
         Keep the SS8 / RSA labels (set one to ``False`` to train a single-task model).
     exclude_ids
         Chain ids to skip (e.g. :data:`CB513_OVERLAP_IDS`).
 
+    Returns
+    -------
+    list of Chain
+
     Raises
     ------
     InputError
-        If a line is not JSON or a record is malformed (names the file and the record).
+        If the file is missing, unreadable, not JSON lines, or a record is malformed (the
+        message names the file, the line and the record), or no record is left.
+
+    Examples
+    --------
+    >>> import io
+    >>> line = '{"id": "c", "seq": "ACD", "ss8": "HEC", "rsa": [0.5, null, 1], "mask": "110"}'
+    >>> (chain,) = read_chains(io.StringIO(line))
+    >>> chain.ss8.tolist(), chain.rsa.tolist()
+    ([1, 4, -100], [0.5, nan, nan])
     """
+    from .io import read_labelled
+    from .npz import read_netsurfp_npz
+
+    records = read_netsurfp_npz(path) if _is_npz(path) else read_labelled(path)
     skip = set(exclude_ids)
-    out = []
-    try:
-        handle = open_text(path)
-    except OSError as exc:
-        raise InputError(f"cannot read structure data ({exc.strerror})", path=path) from None
-    with handle:
-        for i, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"line {i} is not JSON ({exc.msg}); expected one record per "
-                                 "line", path=path) from None
-            if not isinstance(rec, dict):
-                raise InputError(f"line {i} is not a JSON object", path=path)
-            if rec.get("id") in skip:
-                continue
-            out.append(_parse(rec, str(path), i, use_ss, use_rsa))
+    out = [_chain(rec, use_ss, use_rsa) for rec in records if rec["id"] not in skip]
     if not out:
-        raise InputError("no records", path=path)
+        raise InputError(f"no records left after excluding {len(records)} listed id(s)",
+                         path=str(path))
     return out
 
 

@@ -25,8 +25,14 @@ from typing import IO
 
 from .._io import open_text
 from ..errors import InputError
-from ._fasta import RESIDUE_MAP, SequenceRecord, _source_name, parse_sequences, read_sequence, \
-    read_sequences
+from ._fasta import (
+    RESIDUE_MAP,
+    SequenceRecord,
+    _source_name,
+    parse_sequences,
+    read_sequence,
+    read_sequences,
+)
 from ._writers import EXPOSED_RSA, FORMATS, format_table, write_predictions, write_summary
 from .alphabet import AMINO_ACIDS, SS8
 
@@ -36,9 +42,34 @@ __all__ = ["EXPOSED_RSA", "FORMATS", "RESIDUE_MAP", "SequenceRecord", "format_ta
 
 _LABELLED_SEQ = frozenset(AMINO_ACIDS) | frozenset(RESIDUE_MAP)
 _SS8_SET = frozenset(SS8)
+_MASK_SET = frozenset("01")
+
+
+def _bad_letter(key: str, value: str, allowed: frozenset, where: str, name: str, rid: str):
+    for i, c in enumerate(value, 1):
+        if c not in allowed:
+            raise InputError(f"{where}: {key} has {c!r} at position {i}; allowed: "
+                             f"{''.join(sorted(allowed))}", path=name, record=rid)
+
+
+def _check_rsa(rsa: list, where: str, name: str, rid: str) -> list[float | None]:
+    out: list[float | None] = []
+    for i, v in enumerate(rsa, 1):
+        if v is None:
+            out.append(None)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise InputError(f"{where}: rsa[{i}] = {v!r} is not a number in [0, 1] or null",
+                             path=name, record=rid)
+        else:
+            out.append(float(v))
+    return out
 
 
 def _check_labelled(rec, name: str, line: int) -> dict:
+    """Validate one decoded JSON line; returns it with ``seq`` upper-cased, ``rsa`` as floats.
+
+    ``"rsa": null`` (one null for the whole chain) means no residue has an RSA label.
+    """
     where = f"line {line}"
     if not isinstance(rec, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(rec).__name__}", path=name)
@@ -49,42 +80,37 @@ def _check_labelled(rec, name: str, line: int) -> dict:
     rid = rec["id"]
     if not isinstance(rid, str) or not rid:
         raise InputError(f"{where}: 'id' must be a non-empty string", path=name)
-    seq, ss8, rsa, mask = rec["seq"], rec["ss8"], rec["rsa"], rec["mask"]
-    for key, value in (("seq", seq), ("ss8", ss8), ("mask", mask)):
-        if not isinstance(value, str):
+    for key in ("seq", "ss8", "mask"):
+        if not isinstance(rec[key], str):
             raise InputError(f"{where}: {key!r} must be a string", path=name, record=rid)
+    seq, ss8, rsa, mask = rec["seq"].upper(), rec["ss8"], rec["rsa"], rec["mask"]
+    if not seq:
+        raise InputError(f"{where}: empty sequence", path=name, record=rid)
+    if rsa is None:
+        rsa = [None] * len(seq)
     if not isinstance(rsa, list):
         raise InputError(f"{where}: 'rsa' must be a list of numbers or null", path=name,
                          record=rid)
-    n = len(seq)
-    if n == 0:
-        raise InputError(f"{where}: empty sequence", path=name, record=rid)
-    lengths = {"seq": n, "ss8": len(ss8), "rsa": len(rsa), "mask": len(mask)}
+    lengths = {"seq": len(seq), "ss8": len(ss8), "rsa": len(rsa), "mask": len(mask)}
     if len(set(lengths.values())) != 1:
         shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
         raise InputError(f"{where}: lengths differ ({shown})", path=name, record=rid)
     for key, value, allowed in (("seq", seq, _LABELLED_SEQ), ("ss8", ss8, _SS8_SET),
-                                ("mask", mask, frozenset("01"))):
-        for i, c in enumerate(value, 1):
-            if c not in allowed:
-                raise InputError(f"{where}: {key} has {c!r} at position {i}; allowed: "
-                                 f"{''.join(sorted(allowed))}", path=name, record=rid)
-    for i, v in enumerate(rsa, 1):
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-            raise InputError(f"{where}: rsa[{i}] = {v!r} is not a number in [0, 1] or null",
-                             path=name, record=rid)
-    return {"id": rid, "seq": seq, "ss8": ss8, "rsa": [None if v is None else float(v)
-                                                        for v in rsa], "mask": mask}
+                                ("mask", mask, _MASK_SET)):
+        if not allowed.issuperset(value):  # fast path: only a bad string is scanned
+            _bad_letter(key, value, allowed, where, name, rid)
+    return {"id": rid, "seq": seq, "ss8": ss8, "rsa": _check_rsa(rsa, where, name, rid),
+            "mask": mask}
 
 
 def read_labelled(path: str | os.PathLike | IO[str]) -> list[dict]:
     """Read labelled chains in the shared JSON-lines format (plain or gzip).
 
     One JSON object per line: ``{"id", "seq", "ss8", "rsa", "mask"}`` with equal lengths,
-    ``ss8`` over ``GHIBESTC``, ``mask`` over ``01`` and ``rsa`` a list of numbers in [0, 1] or
-    null (the NetSurfP-2.0 derived format, Klausen et al. 2019, Proteins 87:520).
+    ``seq`` over the 20 amino acids and X/B/Z/J/U/O (lower case is upper-cased), ``ss8`` over
+    ``GHIBESTC``, ``mask`` over ``01`` and ``rsa`` a list of numbers in [0, 1] or null, or a
+    single null for a chain without RSA labels (the NetSurfP-2.0 derived format, Klausen et al.
+    2019, Proteins 87:520).
 
     Parameters
     ----------
@@ -99,14 +125,23 @@ def read_labelled(path: str | os.PathLike | IO[str]) -> list[dict]:
     Raises
     ------
     InputError
-        Invalid JSON, a missing key, unequal lengths, a bad letter or value, or a duplicate
-        id; the message names the file and line.
+        Invalid JSON, a missing key, unequal lengths, a bad letter or value, a duplicate id,
+        or an unreadable (binary, truncated gzip) file; the message names the file and line.
+
+    Examples
+    --------
+    >>> import io
+    >>> line = '{"id": "c", "seq": "mkU", "ss8": "CHH", "rsa": [null, 0.5, 1], "mask": "011"}'
+    >>> read_labelled(io.StringIO(line))[0]["seq"]
+    'MKU'
     """
     name = _source_name(path)
     try:
         handle = open_text(path)
     except FileNotFoundError:
         raise InputError("no such file", path=name) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a JSON-lines file", path=name) from None
     out: list[dict] = []
     ids: dict[str, int] = {}
     try:
@@ -125,7 +160,10 @@ def read_labelled(path: str | os.PathLike | IO[str]) -> list[dict]:
             ids[rec["id"]] = number
             out.append(rec)
     except UnicodeDecodeError:
-        raise InputError("not a JSON-lines text file (binary content)", path=name) from None
+        raise InputError("not a JSON-lines text file (binary content); expected one JSON "
+                         "object per line", path=name) from None
+    except (OSError, EOFError) as exc:  # truncated or corrupt gzip
+        raise InputError(f"cannot be read ({exc})", path=name) from None
     finally:
         if handle is not path and str(path) != "-":
             handle.close()

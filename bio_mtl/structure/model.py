@@ -22,8 +22,8 @@ from torch import nn
 from ..errors import ConfigError
 from ..mtl.model import MultiTaskModel
 from ..mtl.tasks import TaskSpec
-from ._bilstm import PaddedBiLSTM
 from ..mtl.transformer import POSITIONS, TransformerEncoder, TransformerEncoderConfig
+from ._bilstm import PaddedBiLSTM
 from .alphabet import PAD_INDEX, SS3, SS8
 
 __all__ = ["TASKS", "StructureEncoder", "StructureModelConfig", "build_structure_model",

@@ -99,10 +99,33 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
         raise InputError("this structure model takes per-residue embeddings; pass an embedder "
                          "(e.g. --backbone esm2_t6_8M_UR50D)")
     progress = progress or NullProgress()
-    pieces = []  # (record index, start, end, keep_from, keep_to)
-    for r, (_, seq) in enumerate(items):
-        for s, e, kf, kt in chunk_spans(len(seq), chunk_size, overlap):
-            pieces.append((r, s, e, kf, kt))
+    pieces = [(r, s, e, kf, kt) for r, (_, seq) in enumerate(items)
+              for s, e, kf, kt in chunk_spans(len(seq), chunk_size, overlap)]
+    ss8 = [np.full((len(s), 8), np.nan, dtype=np.float32) for _, s in items]
+    ss3 = [np.full((len(s), 3), np.nan, dtype=np.float32) for _, s in items]
+    rsa = [np.full(len(s), np.nan, dtype=np.float32) for _, s in items]
+    progress.start(sum(len(s) for _, s in items), "predicting")
+    model.eval()
+    with torch.inference_mode():
+        for batch in _length_batches(pieces, batch_tokens):
+            segs = [pieces[j] for j in batch]
+            p8, p3, r_out = _forward(model, [items[r][1][s:e] for r, s, e, _, _ in segs],
+                                     embedder)
+            for i, (r, s, _, kf, kt) in enumerate(segs):
+                a, b = kf - s, kt - s
+                for store, probs in ((ss8, p8), (ss3, p3), (rsa, r_out)):
+                    if probs is not None:
+                        store[r][kf:kt] = probs[i, a:b].numpy()
+                progress.advance(kt - kf)
+    progress.finish()
+    return [StructurePrediction(rid, seq, ss8[r], ss3[r], rsa[r])
+            for r, (rid, seq) in enumerate(items)]
+
+
+def _length_batches(pieces: list[tuple[int, int, int, int, int]],
+                    batch_tokens: int) -> list[list[int]]:
+    """Indices of ``pieces`` sorted by length and packed into batches of at most
+    ``batch_tokens`` padded residues (a single longer piece makes its own batch)."""
     order = sorted(range(len(pieces)), key=lambda j: pieces[j][2] - pieces[j][1])
     batches, current, longest = [], [], 0
     for j in order:
@@ -114,49 +137,36 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
         longest = max(longest, n)
     if current:
         batches.append(current)
+    return batches
 
-    ss8 = [np.full((len(s), 8), np.nan, dtype=np.float32) for _, s in items]
-    ss3 = [np.full((len(s), 3), np.nan, dtype=np.float32) for _, s in items]
-    rsa = [np.full(len(s), np.nan, dtype=np.float32) for _, s in items]
+
+def _forward(model, seqs: list[str], embedder):
+    """SS8 probabilities, SS3 probabilities and RSA, ``(N, W, ·)`` each (``None`` where the
+    model lacks the head), for one padded batch of sequence pieces."""
+    import torch
+
+    config = model.structure_config
+    width = max(len(s) for s in seqs)
+    mask = torch.zeros(len(seqs), width, dtype=torch.bool)
+    for i, seq in enumerate(seqs):
+        mask[i, :len(seq)] = True
+    if config.input_dim is None:
+        inputs = torch.full((len(seqs), width), PAD_INDEX, dtype=torch.long)
+        for i, seq in enumerate(seqs):
+            inputs[i, :len(seq)] = torch.from_numpy(encode_sequence(seq))
+    else:
+        inputs = torch.zeros(len(seqs), width, config.input_dim)
+        for i, f in enumerate(embedder(seqs)):
+            inputs[i, :len(f)] = torch.as_tensor(np.asarray(f), dtype=torch.float32)
+    out = model(inputs, mask=mask)
+    p8 = out["ss8"].float().softmax(-1) if "ss8" in out else None
     derive_ss3 = "ss3" not in config.tasks or config.ss3_source == "ss8"
-    index = torch.from_numpy(SS8_TO_SS3_INDEX)
-    progress.start(sum(len(s) for _, s in items), "predicting")
-    model.eval()
-    with torch.inference_mode():
-        for batch in batches:
-            segs = [pieces[j] for j in batch]
-            width = max(e - s for _, s, e, _, _ in segs)
-            mask = torch.zeros(len(segs), width, dtype=torch.bool)
-            for i, (_, s, e, _, _) in enumerate(segs):
-                mask[i, :e - s] = True
-            if config.input_dim is None:
-                tokens = torch.full((len(segs), width), PAD_INDEX, dtype=torch.long)
-                for i, (r, s, e, _, _) in enumerate(segs):
-                    tokens[i, :e - s] = torch.from_numpy(encode_sequence(items[r][1][s:e]))
-                inputs = tokens
-            else:
-                feats = embedder([items[r][1][s:e] for r, s, e, _, _ in segs])
-                inputs = torch.zeros(len(segs), width, config.input_dim)
-                for i, f in enumerate(feats):
-                    inputs[i, :len(f)] = torch.as_tensor(np.asarray(f), dtype=torch.float32)
-            out = model(inputs, mask=mask)
-            p8 = out["ss8"].float().softmax(-1) if "ss8" in out else None
-            if derive_ss3 and p8 is not None:
-                p3 = torch.zeros(*p8.shape[:-1], 3).index_add_(-1, index, p8)
-            elif "ss3" in out:
-                p3 = out["ss3"].float().softmax(-1)
-            else:
-                p3 = None
-            r_out = out["rsa"].float() if "rsa" in out else None
-            for i, (r, s, _, kf, kt) in enumerate(segs):
-                a, b = kf - s, kt - s
-                if p8 is not None:
-                    ss8[r][kf:kt] = p8[i, a:b].numpy()
-                if p3 is not None:
-                    ss3[r][kf:kt] = p3[i, a:b].numpy()
-                if r_out is not None:
-                    rsa[r][kf:kt] = r_out[i, a:b].numpy()
-                progress.advance(kt - kf)
-    progress.finish()
-    return [StructurePrediction(rid, seq, ss8[r], ss3[r], rsa[r])
-            for r, (rid, seq) in enumerate(items)]
+    if derive_ss3 and p8 is not None:
+        index = torch.from_numpy(SS8_TO_SS3_INDEX)
+        p3 = torch.zeros(*p8.shape[:-1], 3).index_add_(-1, index, p8)
+    elif "ss3" in out:
+        p3 = out["ss3"].float().softmax(-1)
+    else:
+        p3 = None
+    r_out = out["rsa"].float() if "rsa" in out else None
+    return p8, p3, r_out

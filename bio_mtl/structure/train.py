@@ -148,8 +148,51 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     """
     import torch
 
+    from .._random import seed_everything
     from ..mtl.trainer import TrainConfig, Trainer
 
+    init_model, mcfg = _model_config(model_config, init_from, embedder)
+    tcfg = train_config or TrainConfig(monitor="ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
+    if seed is not None:
+        tcfg = dataclasses.replace(tcfg, seed=seed)
+    files = _paths(train_paths), _paths(rsa_paths), _paths(val_paths)
+    if not files[0] and not files[1]:
+        raise InputError("no training data given (pass --train and/or --rsa-train)")
+    exclude = set(exclude_ids or ())
+    train, val = _chains(mcfg.tasks, *files, val_fraction=val_fraction,
+                         rsa_val_fraction=rsa_val_fraction, max_ss_chains=max_ss_chains,
+                         rsa_label_chains=rsa_label_chains, exclude=exclude)
+    train_batches = TokenBatches(train, batch_tokens=batch_tokens, tasks=mcfg.tasks, shuffle=True,
+                                 seed=tcfg.seed, ss_fraction=ss_fraction, rsa_repeat=rsa_repeat,
+                                 max_len=max_len, embedder=embedder)
+    val_batches = list(TokenBatches(val, batch_tokens=batch_tokens, tasks=mcfg.tasks,
+                                    embedder=embedder)) if val else None
+    seed_everything(tcfg.seed)
+    model = build_structure_model(mcfg)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
+    trainer = Trainer(model, structure_tasks(mcfg.tasks), tcfg, progress=progress,
+                      log_path=log_path, checkpoint_dir=checkpoint_dir)
+    trainer.fit(train_batches, val_batches if select_best else None)
+    metrics = _validation_metrics(trainer, model, val_batches)
+    metrics["n_train_chains"], metrics["n_val_chains"] = len(train), len(val)
+    metrics["best_epoch"] = trainer.best_epoch_
+    if out_dir is not None:
+        batching = {"batch_tokens": batch_tokens, "max_len": max_len, "ss_fraction": ss_fraction,
+                    "rsa_repeat": rsa_repeat, "val_fraction": val_fraction,
+                    "rsa_val_fraction": rsa_val_fraction, "max_ss_chains": max_ss_chains,
+                    "rsa_label_chains": rsa_label_chains, "select_best": select_best,
+                    "exclude_ids": sorted(exclude)}
+        save_structure_model(model, out_dir, train_config=tcfg.to_dict(), seed=tcfg.seed,
+                             data=[_fingerprint(p) for f in files for p in f], metrics=metrics,
+                             history=trainer.history_, batching=batching,
+                             torch_threads=torch.get_num_threads(),
+                             init_from=None if init_from is None else str(init_from))
+    return StructureTrainResult(model, metrics, trainer.history_)
+
+
+def _model_config(model_config, init_from, embedder):
+    """``(model to start from or None, StructureModelConfig)`` for :func:`train_structure`."""
     init_model = None
     if init_from is not None:
         from .pretrained import load_model
@@ -163,17 +206,18 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     if embedder is not None:
         mcfg = dataclasses.replace(mcfg, input_dim=int(embedder.dim),
                                    backbone=getattr(embedder, "source", None) or mcfg.backbone)
-    tcfg = train_config or TrainConfig(monitor="ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
-    if seed is not None:
-        tcfg = dataclasses.replace(tcfg, seed=seed)
-    use_ss = any(t in mcfg.tasks for t in ("ss8", "ss3"))
-    use_rsa = "rsa" in mcfg.tasks
-    train_files, rsa_files, val_files = _paths(train_paths), _paths(rsa_paths), _paths(val_paths)
-    if not train_files and not rsa_files:
-        raise InputError("no training data given (pass --train and/or --rsa-train)")
-    exclude = set(exclude_ids or ())
-    # All labels are read and joined first, so single-task and multi-task runs see the same
-    # chains and the same validation split; labels of absent tasks are dropped afterwards.
+    return init_model, mcfg
+
+
+def _chains(tasks, train_files, rsa_files, val_files, *, val_fraction, rsa_val_fraction,
+            max_ss_chains, rsa_label_chains, exclude) -> tuple[list[Chain], list[Chain]]:
+    """The (training, validation) chains, each keeping the labels of ``tasks`` only.
+
+    All labels are read and joined first, so single-task and multi-task runs see the same
+    chains and the same validation split; labels of absent tasks are dropped afterwards.
+    """
+    use_ss = any(t in tasks for t in ("ss8", "ss3"))
+    use_rsa = "rsa" in tasks
     ss_chains = _load(train_files, use_ss=True, use_rsa=True, exclude=exclude)
     rsa_chains = _load(rsa_files, use_ss=True, use_rsa=True, exclude=exclude)
     ss_chains, rsa_chains = join_rsa(ss_chains, rsa_chains)
@@ -189,64 +233,34 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     if rsa_label_chains is not None:
         ss_train, rsa_train = (limit_rsa_labels(x, ss_train + rsa_train, rsa_label_chains)
                                for x in (ss_train, rsa_train))
-    tasks = structure_tasks(mcfg.tasks)
 
-    def keep_labels(c: Chain) -> Chain:
-        return Chain(c.id, c.seq, c.tokens, c.ss8 if use_ss else np.full_like(c.ss8, -100),
-                     c.rsa if use_rsa else np.full_like(c.rsa, np.nan))
+    def keep(c: Chain) -> Chain | None:
+        c = Chain(c.id, c.seq, c.tokens, c.ss8 if use_ss else np.full_like(c.ss8, -100),
+                  c.rsa if use_rsa else np.full_like(c.rsa, np.nan))
+        return c if (use_ss and c.has_ss) or (use_rsa and c.has_rsa) else None
 
-    ss_train, rsa_train, val = ([keep_labels(c) for c in x] for x in (ss_train, rsa_train, val))
-
-    def labelled(c: Chain) -> bool:
-        return (use_ss and c.has_ss) or (use_rsa and c.has_rsa)
-
-    train = [c for c in ss_train + rsa_train if labelled(c)]
-    val = [c for c in val if labelled(c)]
+    train = [k for k in map(keep, ss_train + rsa_train) if k is not None]
+    val = [k for k in map(keep, val) if k is not None]
     if not train:
         raise InputError("no training chain carries a label for the model's tasks "
-                         f"({', '.join(mcfg.tasks)})", path=", ".join(train_files + rsa_files))
-    train_batches = TokenBatches(train, batch_tokens=batch_tokens, tasks=mcfg.tasks, shuffle=True,
-                                 seed=tcfg.seed, ss_fraction=ss_fraction, rsa_repeat=rsa_repeat,
-                                 max_len=max_len, embedder=embedder)
-    val_batches = TokenBatches(val, batch_tokens=batch_tokens, tasks=mcfg.tasks,
-                               embedder=embedder) if val else None
-    if val_batches is not None:
-        val_batches = list(val_batches)
-    from .._random import seed_everything
+                         f"({', '.join(tasks)})", path=", ".join(train_files + rsa_files))
+    return train, val
 
-    seed_everything(tcfg.seed)
-    model = build_structure_model(mcfg)
-    if init_model is not None:
-        model.load_state_dict(init_model.state_dict())
-    trainer = Trainer(model, tasks, tcfg, progress=progress, log_path=log_path,
-                      checkpoint_dir=checkpoint_dir)
-    trainer.fit(train_batches, val_batches if select_best else None)
-    metrics: dict = {}
-    if val_batches:
-        metrics = trainer.evaluate(val_batches)
-        if "ss3" in mcfg.tasks:
-            metrics["ss3_source"] = compare_ss3_sources(model, val_batches)
-            if "ss8" in mcfg.tasks:
-                best = max(metrics["ss3_source"], key=metrics["ss3_source"].get)
-                mcfg = dataclasses.replace(mcfg, ss3_source=best.removeprefix("q3_"))
-                model.structure_config = mcfg
-    metrics["n_train_chains"], metrics["n_val_chains"] = len(train), len(val)
-    metrics["best_epoch"] = trainer.best_epoch_
-    if out_dir is not None:
-        save_structure_model(model, out_dir, train_config=tcfg.to_dict(), seed=tcfg.seed,
-                             data=[_fingerprint(p) for p in train_files + rsa_files + val_files],
-                             metrics=metrics, history=trainer.history_,
-                             batching={"batch_tokens": batch_tokens, "max_len": max_len,
-                                       "ss_fraction": ss_fraction, "rsa_repeat": rsa_repeat,
-                                       "val_fraction": val_fraction,
-                                       "rsa_val_fraction": rsa_val_fraction,
-                                       "max_ss_chains": max_ss_chains,
-                                       "rsa_label_chains": rsa_label_chains,
-                                       "select_best": select_best,
-                                       "exclude_ids": sorted(exclude)},
-                             torch_threads=torch.get_num_threads(),
-                             init_from=None if init_from is None else str(init_from))
-    return StructureTrainResult(model, metrics, trainer.history_)
+
+def _validation_metrics(trainer, model, val_batches) -> dict:
+    """Validation metrics; with SS3 and SS8 heads, also which SS3 source is better (stored in
+    ``model.structure_config.ss3_source``)."""
+    if not val_batches:
+        return {}
+    metrics = trainer.evaluate(val_batches)
+    mcfg = model.structure_config
+    if "ss3" in mcfg.tasks:
+        metrics["ss3_source"] = compare_ss3_sources(model, val_batches)
+        if "ss8" in mcfg.tasks:
+            best = max(metrics["ss3_source"], key=metrics["ss3_source"].get)
+            model.structure_config = dataclasses.replace(mcfg,
+                                                         ss3_source=best.removeprefix("q3_"))
+    return metrics
 
 
 def limit_rsa_labels(chains: list[Chain], pool: list[Chain], n: int) -> list[Chain]:

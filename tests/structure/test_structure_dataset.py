@@ -181,6 +181,23 @@ def test_pydssp_backend(two_helices):
     assert b["mask"] == "1" * 8 + "00" + "1" * 10
 
 
+def test_auto_backend_falls_back_to_pydssp_without_mkdssp(two_helices, tmp_path, monkeypatch,
+                                                         caplog):
+    pytest.importorskip("pydssp")
+    want = structure_records(two_helices, backend="pydssp")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mkdssp or dssp on PATH
+    with caplog.at_level("WARNING", logger="bio_mtl.structure.dataset_builder"):
+        got = structure_records(two_helices)
+    assert got == want
+    assert "using pydssp" in caplog.text
+    with pytest.raises(ConfigError, match="mkdssp not found; install it"):
+        structure_records(two_helices, backend="mkdssp")
+    out = tmp_path / "p.jsonl"
+    r = CliRunner().invoke(cli, ["build-structure-dataset", str(two_helices), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert read_labelled(out) == want
+
+
 # ------------------------------------------------------------------ errors
 
 

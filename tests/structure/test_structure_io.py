@@ -91,10 +91,10 @@ def test_unknown_error_policy():
 @pytest.mark.parametrize(("name", "cls", "message"), [
     ("duplicate_ids.fasta", FastaFormatError, "record 'a': duplicate id (lines 1 and 5)"),
     ("empty_id.fasta", FastaFormatError, "record 2 (line 3) has an empty id"),
-    ("empty_sequence.fasta", FastaFormatError, "record 'b': empty sequence"),
+    ("empty_sequence.fasta", FastaFormatError, "record 'b': empty sequence (header on line 3)"),
     ("nucleotide.fasta", FastaFormatError,
-     "record 'gene': looks like a nucleotide sequence (100% A/C/G/T/U/N over 35 letters); "
-     "translate it"),
+     "record 'gene': looks like a nucleotide sequence (100% A/C/G/T/U/N over 35 letters, "
+     "header on line 1); translate it"),
     ("internal_stop.fasta", FastaFormatError,
      "record 'frame': internal stop '*' at position 6 (line 2)"),
     ("aligned.fasta", FastaFormatError,
@@ -183,6 +183,38 @@ def test_read_labelled_bad_json_and_missing_key(tmp_path):
     p.write_text("\n")
     with pytest.raises(InputError, match="no records"):
         read_labelled(p)
+
+
+def test_read_labelled_null_rsa_lower_case_and_type_errors(tmp_path):
+    p = _write_jsonl(tmp_path / "d.jsonl", [{**GOOD, "seq": "mkta", "rsa": None}])
+    (rec,) = read_labelled(p)
+    assert rec["seq"] == "MKTA"
+    assert rec["rsa"] == [None] * 4
+    for bad, message in (({"seq": 1234}, "line 1: 'seq' must be a string"),
+                         ({"rsa": 0.5}, "line 1: 'rsa' must be a list of numbers or null"),
+                         ({"rsa": [0.1, "x", 0.2, 0.3]}, "line 1: rsa[2] = 'x' is not a number"),
+                         ({"rsa": [0.1, True, 0.2, 0.3]}, "line 1: rsa[2] = True is not"),
+                         ({"seq": ""}, "line 1: empty sequence"),
+                         ({"mask": "01\u00e91"}, "line 1: mask has '\u00e9' at position 3")):
+        _write_jsonl(p, [{**GOOD, **bad}])
+        with pytest.raises(InputError) as err:
+            read_labelled(p)
+        assert str(err.value).startswith(f"{p}: ")
+        assert message in str(err.value)
+
+
+def test_read_labelled_unreadable_files(tmp_path):
+    truncated = tmp_path / "t.jsonl.gz"
+    truncated.write_bytes(gzip.compress((json.dumps(GOOD) + "\n").encode() * 50)[:60])
+    with pytest.raises(InputError, match=r"t\.jsonl\.gz: cannot be read"):
+        read_labelled(truncated)
+    (tmp_path / "b.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(InputError, match=r"b\.jsonl: not a JSON-lines text file \(binary"):
+        read_labelled(tmp_path / "b.jsonl")
+    with pytest.raises(InputError, match="is a directory"):
+        read_labelled(tmp_path)
+    with pytest.raises(InputError, match="no such file"):
+        read_labelled(tmp_path / "absent.jsonl")
 
 
 @pytest.mark.skipif(not CB513.exists(), reason="shared CB513 file not present")

@@ -54,15 +54,65 @@ def test_read_chains_targets_and_masks(tmp_path):
 def test_read_chains_errors_name_file_and_record(tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl.gz",
                       [{"id": "r1", "seq": "AC", "ss8": "H", "rsa": None, "mask": "11"}])
-    with pytest.raises(InputError, match=r"bad.jsonl.gz: record 'r1': seq, ss8, rsa and mask"):
+    with pytest.raises(InputError, match=r"bad.jsonl.gz: record 'r1': line 1: lengths differ "
+                                         r"\(seq=2, ss8=1, rsa=2, mask=2\)"):
         read_chains(bad)
     letter = write_jsonl(tmp_path / "l.jsonl.gz",
                          [{"id": "r2", "seq": "AC", "ss8": "HQ", "rsa": None, "mask": "11"}])
-    with pytest.raises(InputError, match="ss8 letter 'Q'"):
+    with pytest.raises(InputError, match="record 'r2': line 1: ss8 has 'Q' at position 2"):
         read_chains(letter)
     (tmp_path / "t.jsonl").write_text("{not json\n")
-    with pytest.raises(InputError, match="line 1 is not JSON"):
+    with pytest.raises(InputError, match="line 1: not valid JSON"):
         read_chains(tmp_path / "t.jsonl")
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"rsa": [0.1, "x", 0.2]}, "record 'a': line 1: rsa[2] = 'x' is not a number in [0, 1]"),
+    ({"rsa": [0.1, 0.2, 5]}, "rsa[3] = 5 is not a number in [0, 1]"),
+    ({"rsa": 0.5}, "'rsa' must be a list of numbers or null"),
+    ({"seq": "A1C"}, "seq has '1' at position 2"),
+    ({"seq": 123}, "'seq' must be a string"),
+    ({"mask": "1\u00e91"}, "mask has '\u00e9' at position 2"),
+])
+def test_read_chains_validates_every_field(tmp_path, bad, message):
+    # these used to become internal errors (TypeError, UnicodeEncodeError) or silent junk
+    path = write_jsonl(tmp_path / "b.jsonl.gz", [{"id": "a", "seq": "ACD", "ss8": "HHE",
+                                                  "rsa": [0.1, 0.2, 0.3], "mask": "111",
+                                                  **bad}])
+    with pytest.raises(InputError) as err:
+        read_chains(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+def test_read_chains_duplicate_ids_and_everything_excluded(tmp_path):
+    rec = {"id": "a", "seq": "AC", "ss8": "HH", "rsa": None, "mask": "11"}
+    dup = write_jsonl(tmp_path / "d.jsonl.gz", [rec, rec])
+    with pytest.raises(InputError, match="record 'a': line 2: duplicate id"):
+        read_chains(dup)
+    one = write_jsonl(tmp_path / "o.jsonl.gz", [rec])
+    with pytest.raises(InputError, match="no records left after excluding 1"):
+        read_chains(one, exclude_ids={"a"})
+
+
+def test_read_chains_reads_netsurfp_npz(tmp_path):
+    # 2 chains in the NetSurfP-2.0 layout: one-hot [0:20], masks [50:53], RSA [55:57], Q8 [57:65]
+    data = np.zeros((2, 4, 68), dtype=np.float32)
+    for k, (seq, q8) in enumerate((("MKW", "HEC"), ("GSTA", "GGTC"))):
+        for i, (aa, s8) in enumerate(zip(seq, q8, strict=True)):
+            data[k, i, "ACDEFGHIKLMNPQRSTVWY".index(aa)] = 1
+            data[k, i, 50:53] = 1
+            data[k, i, 55] = 0.25 * (i + 1)
+            data[k, i, 57 + "GHIBESTC".index(s8)] = 1
+    data[0, 2, 51] = 0  # W disordered: no label
+    path = tmp_path / "Mini_HHblits.npz"
+    np.savez_compressed(path, pdbids=np.array(["1abcA", "2xyzB"]), data=data)
+    a, b = read_chains(path)
+    assert (a.id, a.seq, b.seq) == ("1abcA", "MKW", "GSTA")
+    assert a.ss8.tolist() == [1, 4, -100]
+    np.testing.assert_allclose(a.rsa, [0.25, 0.5, np.nan])
+    assert b.ss8.tolist() == [0, 0, 6, 7]
+    assert [c.id for c in read_chains(path, exclude_ids={"1abcA"})] == ["2xyzB"]
 
 
 def test_join_rsa_copies_labels_by_sequence(tmp_path):
@@ -204,3 +254,30 @@ def test_init_from_starts_at_the_saved_weights_and_refuses_another_architecture(
                                  dilations=(1,), lstm_layers=0, dropout=0.0)
     with pytest.raises(ConfigError, match="architecture differs"):
         train_structure(train, model_config=other, train_config=tiny, init_from=tmp_path / "first")
+
+
+def test_each_residue_trains_exactly_the_tasks_it_has_labels_for(tmp_path):
+
+    from bio_mtl.mtl.tasks import compute_loss
+    from bio_mtl.structure.data import collate
+    from bio_mtl.structure.model import TASKS, build_structure_model
+
+    ss_only = {"id": "s", "seq": "ACDEF", "ss8": "HHHEE", "rsa": None, "mask": "11101"}
+    rsa_part = {"id": "r", "seq": "KLMN", "ss8": "CCHH", "rsa": [0.5, None, 0.2, 0.9],
+                "mask": "1101"}
+    chains = read_chains(write_jsonl(tmp_path / "p.jsonl.gz", [ss_only, rsa_part]))
+    batch = collate(chains)
+    model = build_structure_model(StructureModelConfig(embed_dim=8, conv_channels=8,
+                                                       conv_layers=1, kernel_size=3,
+                                                       dilations=(1,), lstm_layers=0))
+    out = model(batch["inputs"], **batch["forward_kwargs"])
+    for head in out.values():
+        head.retain_grad()
+    for name in ("ss8", "ss3", "rsa"):
+        compute_loss(TASKS[name], out[name], batch["targets"][name]).backward(retain_graph=True)
+    ss_grad = out["ss8"].grad.abs().sum(-1) > 0
+    rsa_grad = out["rsa"].grad.abs() > 0
+    # SS: every mask-1 residue of both chains; not residue 4 of "s" / 3 of "r", nor padding
+    assert ss_grad.tolist() == [[True, True, True, False, True], [True, True, False, True, False]]
+    # RSA: only the residues of "r" with a value and mask 1 (the SS-only chain adds nothing)
+    assert rsa_grad.tolist() == [[False] * 5, [True, False, False, True, False]]
