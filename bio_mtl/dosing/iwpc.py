@@ -34,13 +34,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, MissingColumnError
-from ._tables import _read_table, _read_warfit
+from ..errors import InputError
+from ._tables import _find, _flag, _norm, _read_table, _read_warfit, _required_columns, _snp_column
 
-__all__ = ["CLINICAL_COEFFICIENTS", "IWPCCohort", "PHARMACOGENETIC_COEFFICIENTS",
-           "TIDY_COLUMNS", "age_to_decades", "impute_vkorc1", "is_iwpc_format",
-           "iwpc_clinical_dose", "iwpc_design_matrix", "iwpc_pharmacogenetic_dose",
-           "read_iwpc", "tidy_iwpc", "trainable_mask"]
+__all__ = [
+    "CLINICAL_COEFFICIENTS",
+    "PHARMACOGENETIC_COEFFICIENTS",
+    "TIDY_COLUMNS",
+    "IWPCCohort",
+    "age_to_decades",
+    "impute_vkorc1",
+    "is_iwpc_format",
+    "iwpc_clinical_dose",
+    "iwpc_design_matrix",
+    "iwpc_pharmacogenetic_dose",
+    "read_iwpc",
+    "tidy_iwpc",
+    "trainable_mask",
+]
 
 #: Columns of the tidy patient table produced by :func:`tidy_iwpc`.
 TIDY_COLUMNS = ("patient_id", "site", "age_decades", "height_cm", "weight_kg", "ancestry",
@@ -65,10 +76,6 @@ CLINICAL_COEFFICIENTS = {
 _RACE = {"white": "white", "asian": "asian", "black or african american": "black",
          "black": "black", "unknown": "other", "missing or mixed race": "other"}
 _INDUCERS = ("Carbamazepine (Tegretol)", "Phenytoin (Dilantin)", "Rifampin or Rifampicin")
-_REQUIRED = ("Age", "Height (cm)", "Weight (kg)", "Race (OMB)", "Therapeutic Dose of Warfarin",
-             "CYP2C9 consensus", "VKORC1 -1639 consensus")
-_LINKED = {"1173": "rs9934438", "1542": "rs8050894", "2255": "rs2359612",
-           "-1639": "rs9923231"}
 _GENOTYPES = {"G/G": "G/G", "A/G": "A/G", "G/A": "A/G", "A/A": "A/A"}
 
 
@@ -112,36 +119,11 @@ class IWPCCohort:
                 "sites": int(f["site"].nunique())}
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"\s+", " ", str(name)).strip().lower()
-
-
 def is_iwpc_format(columns) -> bool:
     """Whether a table has the IWPC spreadsheet's column names (e.g. ``"Race (OMB)"``)."""
     names = {_norm(c) for c in columns}
     return "race (omb)" in names or "therapeutic dose of warfarin" in names \
         or "cyp2c9 consensus" in names
-
-
-def _find(raw: pd.DataFrame, name: str) -> str | None:
-    target = _norm(name)
-    for col in raw.columns:
-        if _norm(col) == target:
-            return col
-    return None
-
-
-def _snp_column(raw: pd.DataFrame, position: str) -> pd.Series:
-    """Consensus genotype of one VKORC1 SNP, falling back to the raw genotype column."""
-    col = _find(raw, f"VKORC1 {position} consensus")
-    values = raw[col] if col is not None else pd.Series(np.nan, index=raw.index, dtype=object)
-    rsid = _LINKED[position]
-    for other in raw.columns:
-        n = _norm(other)
-        if rsid in n and n.startswith("vkorc1 genotype"):
-            values = values.where(values.notna() & (values.astype(str).str.strip() != ""),
-                                  raw[other])
-    return values.map(lambda v: v.strip() if isinstance(v, str) and v.strip() else np.nan)
 
 
 def impute_vkorc1(rs9923231: pd.Series, *, rs2359612: pd.Series, rs9934438: pd.Series,
@@ -200,14 +182,6 @@ def age_to_decades(value) -> float:
     return float(min(int(years // 10), 9))
 
 
-def _flag(raw: pd.DataFrame, name: str) -> pd.Series:
-    col = _find(raw, name)
-    if col is None:
-        return pd.Series(0.0, index=raw.index)
-    text = raw[col].astype(str).str.strip().str.lower()
-    return text.isin(["1", "1.0", "yes", "true"]).astype(float)
-
-
 def tidy_iwpc(raw: pd.DataFrame, *, path: object = None) -> tuple[pd.DataFrame, int]:
     """Convert an IWPC-format table to the tidy columns (row for row).
 
@@ -228,17 +202,7 @@ def tidy_iwpc(raw: pd.DataFrame, *, path: object = None) -> tuple[pd.DataFrame, 
     MissingColumnError
         If a required column is absent (the message names it and the file).
     """
-    cols = {}
-    for name in _REQUIRED:
-        col = _find(raw, name)
-        if col is None and name == "VKORC1 -1639 consensus":
-            col = next((c for c in raw.columns if "rs9923231" in _norm(c)
-                        and _norm(c).startswith("vkorc1 genotype")), None)
-        if col is None:
-            msg = f"missing required IWPC column {name!r} (columns are matched ignoring case " \
-                  "and repeated spaces)"
-            raise MissingColumnError(msg, path=path)
-        cols[name] = col
+    cols = _required_columns(raw, path)
     index = raw.index
     ancestry = raw[cols["Race (OMB)"]].map(
         lambda r: _RACE.get(_norm(r), "other") if isinstance(r, str) else "other")

@@ -108,7 +108,18 @@ def grouped_metrics(y_true: Sequence[float], y_pred: Sequence[float],
 
 
 def range_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, dict]:
-    """:func:`dose_metrics` within the IWPC dose ranges of the *actual* dose (:data:`DOSE_RANGES`)."""
+    """:func:`dose_metrics` in the IWPC dose ranges of the *actual* dose (:data:`DOSE_RANGES`).
+
+    Parameters
+    ----------
+    y_true, y_pred
+        Actual and predicted weekly doses (mg).
+
+    Returns
+    -------
+    dict
+        ``{range name: dose_metrics(...)}``.
+    """
     y = np.asarray(y_true, dtype=np.float64).reshape(-1)
     p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
     out = {}

@@ -19,8 +19,14 @@ import pandas as pd
 from .._random import hash_split
 from ..errors import InputError, NotFittedError
 from .conformal import TRANSFORMS, conformal_interval, conformal_quantile
-from .features import (CLINICAL_FEATURES, COMED_FEATURES, GENE_FEATURES, GENETIC_FEATURES,
-                       PATHWAY_GENES, feature_table)
+from .features import (
+    CLINICAL_FEATURES,
+    COMED_FEATURES,
+    GENE_FEATURES,
+    GENETIC_FEATURES,
+    PATHWAY_GENES,
+    feature_table,
+)
 
 __all__ = ["DosingModel"]
 
@@ -134,9 +140,11 @@ class DosingModel:
         clin = feats[list(CLINICAL_FEATURES)].copy()
         for col, s in self.standardisation_.items():
             clin[col] = (clin[col].fillna(s["median"]) - s["mean"]) / s["std"]
-        return {"genetic": torch.tensor(feats[list(GENETIC_FEATURES)].to_numpy(), dtype=torch.float32),
-                "comed": torch.tensor(feats[list(COMED_FEATURES)].to_numpy(), dtype=torch.float32),
-                "clinical": torch.tensor(clin.to_numpy(), dtype=torch.float32)}
+        def tensor(frame):
+            return torch.tensor(frame.to_numpy(), dtype=torch.float32)
+
+        return {"genetic": tensor(feats[list(GENETIC_FEATURES)]),
+                "comed": tensor(feats[list(COMED_FEATURES)]), "clinical": tensor(clin)}
 
     def _targets(self, frame: pd.DataFrame, path=None) -> np.ndarray:
         dose = pd.to_numeric(frame["dose_mg_per_week"], errors="coerce").to_numpy(float)
@@ -259,40 +267,11 @@ class DosingModel:
         DosingModel
             ``self``.
         """
-        from .pathway import DrugHead
+        from ._continual import add_drug
 
         self._check_fitted()
-        X = X.reset_index(drop=True)
-        new = list(dict.fromkeys(X["drug"].astype(str)))
-        if len(new) != 1 or new[0] in self.drugs_:
-            raise InputError(f"add_drug needs rows of exactly one new drug, got {new}")
-        d = new[0]
-        feats, _ = feature_table(X)
-        t = self._targets(X)
-        if finetune_pathways:  # a gene typed in the new drug's rows becomes learnable
-            self.untrained_genes_ = [g for g in self.untrained_genes_
-                                     if bool((feats[GENE_FEATURES[g][1]] == 1).all())]
-        n_lin = self.module_.encoder.n_linear
-        self.module_.heads[d] = DrugHead(n_lin, n_lin + len(CLINICAL_FEATURES), self.hidden,
-                                         float(t.mean()))
-        for name, head in self.module_.heads.items():
-            head.requires_grad_(name == d)
-        self.module_.encoder.requires_grad_(finetune_pathways)
-        cal = self._calibration_mask(X)
-        drug = X["drug"].astype(str).to_numpy()
-        fe, dr, tt = feats[~cal], drug[~cal], t[~cal]
-        if finetune_pathways and rehearsal is not None and len(rehearsal):
-            rehearsal = rehearsal.reset_index(drop=True)
-            rf, _ = feature_table(rehearsal)
-            rd = rehearsal["drug"].astype(str).to_numpy()
-            rt = self._predict_t(rf, rd)
-            fe, dr, tt = pd.concat([fe, rf], ignore_index=True), np.concatenate([dr, rd]), \
-                np.concatenate([tt, rt])
-        self._train(fe, dr, tt, [*self.drugs_, d], progress)
-        self.module_.requires_grad_(True)
-        self.drugs_ = [*self.drugs_, d]
-        self._calibrate(feats, drug, t, cal, [d])
-        return self
+        return add_drug(self, X, rehearsal=rehearsal, finetune_pathways=finetune_pathways,
+                        progress=progress)
 
     # -- predict ------------------------------------------------------------------------------
     def _predict_t(self, feats: pd.DataFrame, drug: np.ndarray) -> np.ndarray:
@@ -388,41 +367,29 @@ class DosingModel:
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, **metadata) -> Path:
-        """Save to ``directory`` (``model.safetensors`` + ``config.json``, kind ``"dosing"``)."""
-        from ..mtl.checkpoint import save_checkpoint
+        """Save to ``directory`` (``model.safetensors`` + ``config.json``, kind ``"dosing"``).
+
+        Parameters
+        ----------
+        directory
+            Output folder (created).
+        **metadata
+            More JSON-ready data for ``config.json`` (data fingerprint, metrics, ...).
+        """
+        from ._persist import save_dosing_model
 
         self._check_fitted()
-        config = {"params": self.get_params(), "drugs": self.drugs_,
-                  "untrained_genes": list(self.untrained_genes_),
-                  "pathways": self.pathway_names_, "standardisation": self.standardisation_,
-                  "conformal_q": {k: (None if not np.isfinite(v) else v)
-                                  for k, v in self.conformal_q_.items()},
-                  "features": {"genetic": list(GENETIC_FEATURES),
-                               "comed": list(COMED_FEATURES),
-                               "clinical": list(CLINICAL_FEATURES)}}
-        return save_checkpoint(directory, self.module_, kind="dosing", config=config,
-                               seed=self.seed, **metadata)
+        return save_dosing_model(self, directory, **metadata)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> DosingModel:
-        """Rebuild a saved model (strict weight check)."""
-        from ..mtl import MultiTaskModel
-        from ..mtl.checkpoint import load_weights, read_config
-        from .pathway import DrugHead, PathwayEncoder, pathway_spec
+        """Rebuild a saved model (strict weight check).
 
-        doc = read_config(directory, kind="dosing")
-        cfg = doc["config"]
-        model = cls(**cfg["params"])
-        encoder = PathwayEncoder(pathway_spec(vkorc1_by_ancestry=model.vkorc1_by_ancestry))
-        width = encoder.n_linear + len(CLINICAL_FEATURES)
-        heads = {d: DrugHead(encoder.n_linear, width, model.hidden) for d in cfg["drugs"]}
-        model.module_ = load_weights(MultiTaskModel(encoder, heads), directory)
-        model.module_.eval()
-        model.drugs_ = list(cfg["drugs"])
-        model.pathway_names_ = encoder.names
-        model.standardisation_ = cfg["standardisation"]
-        model.untrained_genes_ = list(cfg.get("untrained_genes", []))
-        model.conformal_q_ = {k: (np.inf if v is None else float(v))
-                              for k, v in cfg["conformal_q"].items()}
-        model.metadata_ = {k: v for k, v in doc.items() if k != "config"}
-        return model
+        Parameters
+        ----------
+        directory
+            A folder written by :meth:`save`.
+        """
+        from ._persist import load_dosing_model
+
+        return load_dosing_model(cls, directory)

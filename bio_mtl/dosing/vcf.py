@@ -19,8 +19,11 @@ Rules, so nothing is a silent default:
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
 import re
+import zlib
 from pathlib import Path
 
 from ..errors import InputError
@@ -103,19 +106,64 @@ def detect_build(vcf, records: dict, *, path: object = None) -> str:
         return header
     if matches[best] == 0:
         raise InputError("cannot tell the genome build (no ##contig lengths or ##reference, and "
-                         "no record at a supported position); pass build='GRCh38' or "
-                         "'GRCh37'", path=path)
+                         "no record at a supported position); pass build= (--build GRCh38 or "
+                         "--build GRCh37)", path=path)
     if matches["GRCh38"] == matches["GRCh37"]:
-        raise InputError("records match GRCh37 and GRCh38 positions equally; pass build=",
-                         path=path)
+        raise InputError("records match GRCh37 and GRCh38 positions equally; pass build= "
+                         "(--build)", path=path)
     return best
+
+
+@contextlib.contextmanager
+def _quiet_htslib():
+    """Silence htslib's own stderr lines (``[W::vcf_parse] ...``) while cyvcf2 reads.
+
+    Problems reach the user as one-line :class:`InputError` messages instead. htslib is linked
+    into the cyvcf2 extension, whose ``hts_set_log_level`` is called through ctypes; where that
+    is not possible the messages are simply left on.
+    """
+    try:
+        import ctypes
+
+        import cyvcf2.cyvcf2 as ext
+
+        lib = ctypes.CDLL(ext.__file__)
+        lib.hts_get_log_level.restype = ctypes.c_int
+        level = lib.hts_get_log_level()
+    except (ImportError, OSError, AttributeError):
+        yield
+        return
+    lib.hts_set_log_level(0)
+    try:
+        yield
+    finally:
+        lib.hts_set_log_level(level)
+
+
+def _check_format(path: Path) -> None:
+    """Refuse a file that is neither VCF text (plain or gzip/BGZF) nor BCF, with a hint."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    try:
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rb") as handle:
+            start = handle.read(16)
+    except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz
+        raise InputError(f"cannot read the VCF ({exc})", path=path) from None
+    if start.startswith((b"##fileformat=VCF", b"BCF\x02")):
+        return
+    shown = start.split(b"\n")[0].decode("utf-8", "replace")
+    raise InputError(f"not a VCF: it starts with {shown!r}, not '##fileformat=VCF' (a patient "
+                     "table goes to --input)", path=path)
 
 
 def _open(path: Path, sample: str | None):
     from cyvcf2 import VCF
 
+    _check_format(path)
     try:
-        vcf = VCF(str(path), lazy=True)
+        with _quiet_htslib():
+            vcf = VCF(str(path), lazy=True)
     except Exception as exc:  # cyvcf2 raises OSError or a bare Exception on htslib errors
         raise InputError(f"cannot read the VCF ({exc})", path=path) from None
     samples = list(vcf.samples)
@@ -135,18 +183,25 @@ def _open(path: Path, sample: str | None):
 
 def _read_records(vcf, index: int, path: Path) -> dict:
     wanted = {(a.chrom, a.pos[b]) for a in allele_table() if a.rsid for b in BUILDS}
-    records: dict = {}
     try:
-        for v in vcf:
-            key = (_chrom(v.CHROM), v.POS)
-            if key in wanted:
-                gt = v.genotypes[index] if v.genotypes is not None else [-1, -1, False]
-                prev = records.get(key)
-                # split multi-allelic records: keep the one whose call is not all-reference
-                if prev is None or all(x == 0 for x in prev[2][:-1]):
-                    records[key] = (v.REF, list(v.ALT), gt)
+        with _quiet_htslib():
+            records = _scan(vcf, index, wanted)
     except Exception as exc:  # htslib parse errors surface as plain Exception
-        raise InputError(f"cannot parse the VCF records ({exc})", path=path) from None
+        hint = "; genotypes must be in a GT FORMAT field" if "genotype" in str(exc) else ""
+        raise InputError(f"cannot parse the VCF records ({exc}){hint}", path=path) from None
+    return records
+
+
+def _scan(vcf, index: int, wanted: set) -> dict:
+    records: dict = {}
+    for v in vcf:
+        key = (_chrom(v.CHROM), v.POS)
+        if key in wanted:
+            gt = v.genotypes[index] if v.genotypes is not None else [-1, -1, False]
+            prev = records.get(key)
+            # split multi-allelic records: keep the one whose call is not all-reference
+            if prev is None or all(x == 0 for x in prev[2][:-1]):
+                records[key] = (v.REF, list(v.ALT), gt)
     return records
 
 
@@ -200,6 +255,31 @@ def genotype_from_vcf(path: str | os.PathLike, *, sample: str | None = None,
     name = vcf.samples[index]
     records = _read_records(vcf, index, path)
     build = build or detect_build(vcf, records, path=path)
+    calls, unknown, absent = _collect(records, build, path=path, name=name)
+    if not calls and not unknown and not assume_reference:
+        other = next(b for b in BUILDS if b != build)
+        hint = (f"; its records match {other} positions: wrong build? (--build {other})"
+                if _position_matches(records)[other] else
+                "; for a variant-only VCF pass assume_reference=True (--vcf-assume-ref)")
+        raise InputError(f"none of the {sum(len(v) for v in absent.values())} supported "
+                         f"positions ({', '.join(genes())}, {build}) is in the VCF{hint}",
+                         path=path, record=name)
+    notes = []
+    for gene, missing in absent.items():
+        n_gene = sum(1 for a in genes()[gene].values() if a.rsid)
+        if assume_reference and len(missing) == n_gene and gene not in unknown:
+            calls.update({a.rsid: VariantCall((a.ref, a.ref))
+                          for a in genes()[gene].values() if a.rsid})
+            notes.append(f"{gene}: no position in the VCF, assumed reference "
+                         "(assume_reference)")
+    geno = genotype_from_calls(calls, unknown=unknown,
+                               source=f"{path.name} sample {name} ({build})")
+    geno.warnings[:0] = notes
+    return geno
+
+
+def _collect(records: dict, build: str, *, path: Path, name: str) -> tuple[dict, dict, dict]:
+    """``(calls, unknown genes with reasons, absent rsIDs per gene)`` at the table positions."""
     calls, unknown, absent = {}, {}, {}
     for a in allele_table():
         if not a.rsid:
@@ -210,29 +290,11 @@ def genotype_from_vcf(path: str | os.PathLike, *, sample: str | None = None,
             continue
         if rec[0] != a.ref:
             raise InputError(f"REF {rec[0]!r} at {a.chrom}:{a.pos[build]} is not the {build} "
-                             f"reference {a.ref!r} of {a.rsid}; wrong build? pass build=",
-                             path=path, record=name)
+                             f"reference {a.ref!r} of {a.rsid}; wrong build? pass build= "
+                             "(--build)", path=path, record=name)
         call = _call(a, rec)
         if isinstance(call, str):
             unknown[a.gene] = call
         else:
             calls[a.rsid] = call
-    if not calls and not unknown and not assume_reference:
-        raise InputError(f"none of the {sum(len(v) for v in absent.values())} supported "
-                         f"positions ({', '.join(genes())}, {build}) is in the VCF; for a "
-                         "variant-only VCF pass assume_reference=True (--vcf-assume-ref)",
-                         path=path, record=name)
-    notes = []
-    for gene, missing in absent.items():
-        n_gene = sum(1 for a in genes()[gene].values() if a.rsid)
-        if len(missing) == n_gene and gene not in unknown:
-            if assume_reference:
-                for a in genes()[gene].values():
-                    if a.rsid:
-                        calls[a.rsid] = VariantCall((a.ref, a.ref))
-                notes.append(f"{gene}: no position in the VCF, assumed reference "
-                             "(assume_reference)")
-    geno = genotype_from_calls(calls, unknown=unknown,
-                               source=f"{path.name} sample {name} ({build})")
-    geno.warnings[:0] = notes
-    return geno
+    return calls, unknown, absent

@@ -37,7 +37,8 @@ def write_vcf(tmp_path):
     """``write_vcf(rows, samples=("S1",), build="GRCh38", fmt="vcf", chr_prefix=True)``.
 
     ``rows`` are ``(chrom, pos, rsid, ref, alt, gts...)`` tuples; ``build=None`` writes no
-    ``##contig`` lines; ``extra_header`` is added to the meta lines; ``fmt`` is ``"vcf"``, ``"gz"`` (plain gzip) or ``"bgz"`` (BGZF).
+    ``##contig`` lines; ``extra_header`` is added to the meta lines; ``fmt`` is ``"vcf"``,
+    ``"gz"`` (plain gzip) or ``"bgz"`` (BGZF).
     """
     def _write(rows, *, samples=("S1",), build="GRCh38", fmt="vcf", chr_prefix=True,
                name="sample", extra_header=""):
@@ -56,3 +57,40 @@ def write_vcf(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def warfarin_model_dir(tmp_path_factory):
+    """A small DosingModel (warfarin head only) trained on 300 simulated patients, saved."""
+    from bio_mtl.dosing.model import DosingModel
+    from bio_mtl.dosing.simulate import simulate_cohort
+
+    out = tmp_path_factory.mktemp("dose_model") / "model"
+    sim = simulate_cohort({"warfarin": 300}, seed=0)
+    DosingModel(seed=1, epochs=30, batch_size=128).fit(sim).save(out)
+    return out
+
+
+@pytest.fixture
+def make_iwpc_table():
+    """``make_iwpc_table(n, seed)``: simulated patients in the PharmGKB IWPC column format."""
+    import pandas as pd
+
+    from bio_mtl.dosing.simulate import simulate_cohort
+
+    def _make(n, seed):
+        sim = simulate_cohort({"warfarin": n}, seed=seed)
+        race = {"white": "White", "asian": "Asian", "black": "Black or African American"}
+        return pd.DataFrame({
+            "PharmGKB Subject ID": [f"PA{seed}_{i}" for i in range(n)],
+            "Project Site": [1 + i % 3 for i in range(n)],
+            "Race (OMB)": sim["ancestry"].map(race),
+            "Age": [f"{int(d) * 10} - {int(d) * 10 + 9}" for d in sim["age_decades"]],
+            "Height (cm)": sim["height_cm"], "Weight (kg)": sim["weight_kg"],
+            "Amiodarone (Cordarone)": sim["amiodarone"].astype(int),
+            "Carbamazepine (Tegretol)": sim["inducer"].astype(int),
+            "Subject Reached Stable Dose of Warfarin": 1,
+            "Therapeutic Dose of Warfarin": sim["dose_mg_per_week"].round(1),
+            "CYP2C9 consensus": sim["cyp2c9"], "VKORC1 -1639 consensus": sim["vkorc1"]})
+
+    return _make

@@ -156,27 +156,11 @@ def test_batch_with_genotype_column(tiny_model, tmp_path):
     assert "assumed reference" in table["warnings"][1]
 
 
-def _iwpc_format(n, seed):
-    sim = simulate_cohort({"warfarin": n}, seed=seed)
-    race = {"white": "White", "asian": "Asian", "black": "Black or African American"}
-    return pd.DataFrame({
-        "PharmGKB Subject ID": [f"PA{seed}_{i}" for i in range(n)],
-        "Project Site": [1 + i % 3 for i in range(n)],
-        "Race (OMB)": sim["ancestry"].map(race),
-        "Age": [f"{int(d) * 10} - {int(d) * 10 + 9}" for d in sim["age_decades"]],
-        "Height (cm)": sim["height_cm"], "Weight (kg)": sim["weight_kg"],
-        "Amiodarone (Cordarone)": sim["amiodarone"].astype(int),
-        "Carbamazepine (Tegretol)": sim["inducer"].astype(int),
-        "Subject Reached Stable Dose of Warfarin": 1,
-        "Therapeutic Dose of Warfarin": sim["dose_mg_per_week"].round(1),
-        "CYP2C9 consensus": sim["cyp2c9"], "VKORC1 -1639 consensus": sim["vkorc1"]})
-
-
-def test_train_and_evaluate_end_to_end_on_iwpc_format(tmp_path):
+def test_train_and_evaluate_end_to_end_on_iwpc_format(tmp_path, make_iwpc_table):
     import json
 
     data = tmp_path / "iwpc.csv"
-    _iwpc_format(150, seed=3).to_csv(data, index=False)
+    make_iwpc_table(150, seed=3).to_csv(data, index=False)
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("epochs: 15\ntarget: sqrt\n")
     model = tmp_path / "m"

@@ -7,8 +7,13 @@ import pytest
 
 from bio_mtl.dosing.alleles import VariantCall, allele_table, genes, variants
 from bio_mtl.dosing.features import feature_table, tidy_patients
-from bio_mtl.dosing.genotypes import (PatientGenotype, activity_score, call_diplotype,
-                                      parse_genotype_string, phenotype)
+from bio_mtl.dosing.genotypes import (
+    PatientGenotype,
+    activity_score,
+    call_diplotype,
+    parse_genotype_string,
+    phenotype,
+)
 from bio_mtl.errors import InputError, UnknownAlleleError
 
 # CPIC CYP2C9 diplotype -> activity score -> phenotype (Theken et al. 2020, table 1 and the

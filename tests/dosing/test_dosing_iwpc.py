@@ -1,10 +1,17 @@
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from bio_mtl.dosing.iwpc import (age_to_decades, iwpc_clinical_dose, iwpc_pharmacogenetic_dose,
-                                 read_iwpc, trainable_mask)
-from bio_mtl.errors import MissingColumnError
+from bio_mtl.dosing.iwpc import (
+    age_to_decades,
+    iwpc_clinical_dose,
+    iwpc_pharmacogenetic_dose,
+    read_iwpc,
+    trainable_mask,
+)
+from bio_mtl.errors import InputError, MissingColumnError
 
 VK1639 = "VKORC1 genotype:   -1639 G>A (3673); chr16:31015190; rs9923231; C/T"
 VK1173 = "VKORC1 genotype:   1173 C>T(6484); chr16:31012379; rs9934438; A/G"
@@ -96,3 +103,24 @@ def test_warfit_table_counts():
     cohort = read_iwpc("iwpc")
     assert cohort.counts["patients"] == 6256
     assert cohort.counts["with_stable_dose"] == 5919
+
+
+def test_pharmgkb_xls_without_xlrd_says_what_to_install(tmp_path):
+    if importlib.util.find_spec("xlrd") is not None:
+        pytest.skip("xlrd is installed")
+    path = tmp_path / "iwpc_data_7_3_09_revised3.xls"
+    path.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(600))  # OLE2 (.xls) signature
+    with pytest.raises(InputError, match=r"revised3\.xls: reading \.xls needs .*xlrd"):
+        read_iwpc(path)
+
+
+@pytest.mark.parametrize(("name", "content", "fragment"), [
+    ("sample.vcf.gz", None, "this is a VCF"), ("data.json", b"{}", "unsupported file type"),
+    ("data.csv.gz", b"not gzip", "cannot parse")])
+def test_read_table_refuses_other_file_types(tmp_path, name, content, fragment):
+    import gzip
+
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(b"##fileformat=VCFv4.2\n") if content is None else content)
+    with pytest.raises(InputError, match=fragment):
+        read_iwpc(path)

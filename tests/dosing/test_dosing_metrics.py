@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from bio_mtl.dosing.conformal import conformal_interval, conformal_quantile
-from bio_mtl.dosing.metrics import coverage, dose_metrics, grouped_metrics, mae, pw20, r2, \
-    range_metrics
+from bio_mtl.dosing.metrics import (
+    coverage,
+    dose_metrics,
+    grouped_metrics,
+    mae,
+    pw20,
+    r2,
+    range_metrics,
+)
 
 
 def test_pw20_five_patients():

@@ -35,12 +35,22 @@ def test_add_drug_keeps_earlier_predictions():
     new = simulate_cohort({"celecoxib": 150}, seed=2)
     model = DosingModel(seed=0, **FAST).fit(sim)
     before = model.predict(sim)
-    model.add_drug(new)  # frozen pathway layer: earlier heads cannot move
-    np.testing.assert_allclose(model.predict(sim), before, rtol=1e-6)
-    model2 = DosingModel(seed=0, **FAST).fit(sim)
-    model2.add_drug(simulate_cohort({"voriconazole": 150}, seed=3), rehearsal=sim,
-                    finetune_pathways=True)
-    # with fine-tuned pathways + rehearsal: stated tolerance 5 % median relative change
-    rel = np.abs(model2.predict(sim) / before - 1)
-    assert np.median(rel) < 0.05
-    assert model2.drugs_ == ["warfarin", "phenytoin", "voriconazole"]
+    model.add_drug(new)  # frozen pathway layer: earlier heads cannot move, bit for bit
+    np.testing.assert_array_equal(model.predict(sim), before)
+    assert model.drugs_ == ["warfarin", "phenytoin", "celecoxib"]
+
+
+def test_add_drug_with_finetuned_pathways_stays_within_tolerance():
+    sim = simulate_cohort({"warfarin": 300, "phenytoin": 300}, seed=1)
+    vori = simulate_cohort({"voriconazole": 150}, seed=3)
+    drift = {}
+    for rehearse in (True, False):
+        model = DosingModel(seed=0, **FAST).fit(sim)
+        before = model.predict(sim)
+        model.add_drug(vori, rehearsal=sim if rehearse else None, finetune_pathways=True)
+        drift[rehearse] = np.abs(model.predict(sim) / before - 1)
+        assert model.drugs_ == ["warfarin", "phenytoin", "voriconazole"]
+    # stated tolerance (docs/dose.md): median < 5 %, 95th percentile < 15 % of earlier drugs'
+    # predictions; measured 1.6 % / 4.9 % with rehearsal, 5.6 % / 23 % without it
+    assert np.median(drift[True]) < 0.05 and np.percentile(drift[True], 95) < 0.15
+    assert np.percentile(drift[True], 95) < 0.5 * np.percentile(drift[False], 95)
