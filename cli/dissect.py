@@ -44,7 +44,8 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Report folder: dimensions.tsv, report.json, report.html, PNGs "
-                   "(+ latent.h5ad for structure/dosing models).")
+                   "(+ latent.h5ad for structure/dosing models). An existing folder is "
+                   "replaced only if it holds nothing but an earlier report.")
 @click.pass_context
 def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key, gene_sets,
             no_enrichment, max_dims, n_components, gene_attribution, min_set_size, rotate,
@@ -64,15 +65,16 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
     """
     from ..dissect._dissect import dissect as run
     from ..dissect.report import write_report
-    from ..errors import ConfigError
     from .console import print_table
 
+    _check_options(out_dir, gene_sets, no_enrichment)
     adapted = _adapted_source(model_dir, data, n_components=n_components, seed=seed)
     if adapted is not None:
         adata = adapted.adata
         if latent_key is not None and latent_key not in adapted.latent_keys:
-            raise ConfigError(f"--latent-key {latent_key!r}: this model's adapter writes "
-                              f"{', '.join(adapted.latent_keys)}")
+            raise click.BadParameter(f"{latent_key!r}: this model's adapter writes "
+                                     f"{', '.join(adapted.latent_keys)}",
+                                     param_hint="--latent-key")
         latent_key, model_dir = latent_key or adapted.latent_key, None
         covariates = covariates or tuple(adapted.covariates)
         no_enrichment = no_enrichment or gene_sets is None
@@ -81,12 +83,12 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
         from ..dissect._h5ad import read_h5ad
 
         if (model_dir is None) == (latent_key is None):
-            raise ConfigError("give exactly one of --model DIR or --latent-key KEY")
+            raise click.UsageError("give exactly one of --model DIR or --latent-key KEY")
         if len(data) != 1:
-            raise ConfigError(f"give one --data .h5ad file (got {len(data)}); several --data "
-                              "files are for structure models")
+            raise click.UsageError(f"give one --data .h5ad file (got {len(data)}); several "
+                                   "--data files are for structure models")
         if not covariates:
-            raise ConfigError("give at least one --covariate (an obs column)")
+            raise click.UsageError("give at least one --covariate (an obs column)")
         source = data[0]
         adata = read_h5ad(source)
     result = run(adata, latent_key=latent_key, model=model_dir, covariates=list(covariates),
@@ -95,6 +97,7 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
                  max_dims=max_dims, gene_attribution=gene_attribution,
                  min_set_size=min_set_size, rotate=rotate, n_permutations=permutations,
                  n_gsea_permutations=gsea_permutations, seed=seed, path=source)
+    _check_out(out_dir)  # again: something may have appeared there while we computed
     write_report(result, out_dir, adata=adata if adapted is not None else None)
     if not (ctx.obj and ctx.obj.get("quiet")):
         dims = result.dimensions
@@ -102,6 +105,22 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
                     ["dimension", "label", "best covariate", "q", "batch eta2"],
                     [[r.dimension, r.label, str(r.best_covariate), r.best_q, r.batch_eta2]
                      for r in dims.itertuples()])
+
+
+def _check_options(out_dir, gene_sets, no_enrichment) -> None:
+    """Usage errors found before any work: a conflicting pair, an --out that is not ours."""
+    if gene_sets is not None and no_enrichment:
+        raise click.UsageError("give --gene-sets or --no-enrichment, not both")
+    _check_out(out_dir)
+
+
+def _check_out(out_dir) -> None:
+    """Refuse an --out that is a file or a folder with files other than an earlier report's."""
+    from ..dissect.report import out_dir_problem
+
+    problem = out_dir_problem(out_dir)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--out")
 
 
 def _adapted_source(model_dir, data, *, n_components: int, seed: int):

@@ -6,12 +6,10 @@ import click
 
 
 def _parse_task(value: str) -> tuple[str, str]:
-    from ..errors import ConfigError
-
     name, sep, kind = value.rpartition(":")
     if not sep or kind not in ("classification", "regression") or not name:
-        raise ConfigError(f"--task {value!r}: expected NAME:classification or "
-                          "NAME:regression (NAME = an obs column)")
+        raise click.BadParameter(f"{value!r}: expected NAME:classification or "
+                                 "NAME:regression (NAME = an obs column)", param_hint="--task")
     return name, kind
 
 
@@ -57,6 +55,9 @@ def train_expression(ctx, data, tasks, batch_key, adversarial_batch, out_dir, la
     from .console import RichProgress
 
     spec = dict(_parse_task(t) for t in tasks)
+    if adversarial_batch and batch_key is None:
+        raise click.UsageError("--adversarial-batch needs --batch-key (the obs column of the "
+                               "batch the adversary removes)")
     config = ExpressionConfig(latent_dim=latent_dim, hidden_dim=hidden_dim,
                               n_top_genes=n_top_genes, adversarial_batch=adversarial_batch,
                               rotation=rotation)

@@ -20,7 +20,7 @@ from .associations import (
 from .classify import classify_dimension
 from .enrichment import default_gene_sets, gsea_preranked, read_gmt
 
-__all__ = ["DissectionResult", "is_categorical", "latent_from_adata"]
+__all__ = ["DissectionResult", "is_categorical", "latent_from_adata", "load_gene_sets"]
 
 
 @dataclass
@@ -48,14 +48,23 @@ class DissectionResult:
     params: dict = field(default_factory=dict)
     covariate_values: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        """JSON-ready dict of the tables, batch mixing and parameters."""
+    def to_dict(self, *, n_top_weights: int = 20) -> dict:
+        """JSON-ready dict of the tables, batch mixing, parameters and top gene weights.
+
+        ``top_weights`` maps each dimension to its ``n_top_weights`` genes of largest
+        ``|weight|`` (the numbers behind the top-weights panel), largest first.
+        """
         def records(df):
             return df.replace({np.nan: None}).to_dict(orient="records")
+        top = {}
+        for k, dim in enumerate(self.dimensions["dimension"]):
+            w = self.loadings[:, k]
+            order = np.argsort(-np.abs(w), kind="mergesort")[:n_top_weights]
+            top[str(dim)] = [{"gene": self.genes[i], "weight": float(w[i])} for i in order]
         return {"params": self.params, "batch_mixing": self.batch_mixing,
                 "dimensions": records(self.dimensions),
                 "associations": records(self.associations),
-                "enrichment": records(self.enrichment)}
+                "enrichment": records(self.enrichment), "top_weights": top}
 
 
 def is_categorical(series) -> bool:
@@ -167,21 +176,53 @@ def rotate_latent(z: np.ndarray, x: np.ndarray, names: list[str]
     return (z - rot["mean"]) @ rot["matrix"], rot["loadings"], new
 
 
-def _load_gene_sets(gene_sets, genes: list[str], path) -> dict[str, list[str]]:
+def load_gene_sets(gene_sets, genes: list[str], path, *, min_size: int = 1
+                   ) -> dict[str, list[str]]:
+    """The gene sets (``None`` = shipped, a GMT path or a mapping), checked against ``genes``.
+
+    Parameters
+    ----------
+    gene_sets
+        ``None`` (the shipped collection), a GMT path or ``{name: genes}``.
+    genes
+        The ranked genes of the data.
+    path
+        File name for error messages when ``gene_sets`` is not a path.
+    min_size
+        Smallest overlap a set needs to be tested.
+
+    Returns
+    -------
+    dict
+        ``{name: genes}`` (all sets; :func:`gsea_preranked` skips the small ones).
+
+    Raises
+    ------
+    InputError
+        No gene of any set is among ``genes`` (wrong species or identifiers), or no set has
+        ``min_size`` of its genes among them (nothing could be tested).
+    """
     if gene_sets is None:
         sets = default_gene_sets()
     elif isinstance(gene_sets, (str, os.PathLike)):
         sets = read_gmt(gene_sets)
     else:
         sets = {k: list(v) for k, v in dict(gene_sets).items()}
+    where = Path(str(gene_sets)) if isinstance(gene_sets, (str, os.PathLike)) else path
     universe = set(genes)
-    if not any(g in universe for members in sets.values() for g in members):
-        src = gene_sets if isinstance(gene_sets, (str, os.PathLike)) else "gene sets"
+    overlap = {name: len(universe.intersection(members)) for name, members in sets.items()}
+    if not any(overlap.values()):
         example = sorted({g for m in sets.values() for g in m})[:5]
         raise InputError(f"none of the genes of the {len(sets)} gene sets ({', '.join(example)}"
                          f", ...) are among the data's {len(genes)} genes ({', '.join(genes[:5])}"
                          ", ...); check the species and gene identifiers (symbols vs Ensembl)",
-                         path=Path(str(src)) if isinstance(src, (str, os.PathLike)) else path)
+                         path=where)
+    if max(overlap.values()) < min_size:
+        best = max(overlap, key=overlap.get)
+        raise InputError(f"no gene set has {min_size} or more of its genes among the data's "
+                         f"{len(genes)} ranked genes (largest overlap: {best}, "
+                         f"{overlap[best]} genes); lower --min-set-size or skip enrichment "
+                         "(--no-enrichment)", path=where)
     return sets
 
 

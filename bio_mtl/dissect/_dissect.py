@@ -57,8 +57,9 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
     batch_key
         ``obs`` column of the technical batch.
     gene_sets
-        GMT path, ``{name: genes}``, ``None`` for the shipped curated collection, or
-        ``False`` to skip enrichment (e.g. a latent of clinical or genotype features).
+        GMT path, ``{name: genes}``, ``None`` (or ``True``) for the shipped curated
+        collection, or ``False`` to skip enrichment (e.g. a latent of clinical or genotype
+        features).
     max_dims
         Dissect only the first ``max_dims`` dimensions.
     gene_attribution
@@ -97,36 +98,24 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
     ------
     InputError
         A covariate, batch key or latent key that is missing (the message lists what is
-        available), gene sets that match none of the genes, a file without counts for a model.
+        available), gene sets that match none of the genes (or none with ``min_set_size``
+        genes), a file without counts for a model.
 
     References
     ----------
     Subramanian A, et al. PNAS 2005 (GSEA). Argelaguet R, et al. MOFA+. Genome Biol 2020.
     Luecken MD, et al. scIB. Nat Methods 2022. Korsunsky I, et al. LISI. Nat Methods 2019.
     """
-    import pandas as pd
-
     rules = rules or DissectRules()
     covariates, confounders = list(covariates), list(confounders)
     _validate(adata, covariates, confounders, batch_key, path)
-    if copy:
-        adata = adata.copy()
-    z, names, loadings, genes, x, source = _core.latent_from_adata(
-        adata, latent_key=latent_key, model=model, max_dims=max_dims,
-        attribution=gene_attribution, path=path)
     if rotate not in ("none", "varimax"):
         raise ConfigError(f"unknown rotation {rotate!r}; choose none or varimax")
-    if rotate == "varimax":
-        if x.shape[1] == 0:
-            raise ConfigError("rotate='varimax' needs expression in X to fit the loadings")
-        z, loadings, names = _core.rotate_latent(z, x, names)
-        source = "rotated_decoder"
-    if genes or gene_sets is None or gene_sets is False:
-        sets = {} if gene_sets is False or not genes else \
-            _core._load_gene_sets(gene_sets, genes, path)
-    else:
-        raise InputError("gene sets were given but the data has no genes to rank (X is empty "
-                         "or has no columns); drop the gene sets (--no-enrichment)", path=path)
+    if copy:
+        adata = adata.copy()
+    z, names, loadings, genes, x, source = _latent(adata, latent_key, model, max_dims,
+                                                   gene_attribution, rotate, path)
+    sets = _gene_sets(gene_sets, genes, min_set_size, path)
     rows = _core.associate_all(z, names, adata.obs, covariates, batch_key,
                                n_permutations=n_permutations, seed=seed)
     outcomes = [c for c in covariates if c not in confounders]
@@ -137,37 +126,14 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
                                 confounders=confounders, rules=rules)
     r2 = _core.variance_explained(x, z) if x.shape[1] == loadings.shape[0] > 0 else \
         np.full(len(names), np.nan)
-    mixing = {}
-    if batch_key is not None:
-        from .metrics import batch_mixing, silhouette_batch
-
-        ok = adata.obs[batch_key].notna().to_numpy()
-        labels_b = adata.obs[batch_key].to_numpy()[ok]
-        mixing = {**batch_mixing(z[ok], labels_b, seed=seed),
-                  "batch_eta2_max": _core.batch_eta2_max(z[ok], adata.obs[batch_key][ok])}
-        batch_sil = [silhouette_batch(z[ok, k], labels_b, seed=seed) for k in range(z.shape[1])]
-    else:
-        batch_sil = [np.nan] * z.shape[1]
-    for r in rows:
-        r["conditional_p"] = cond[r["dimension"]].get(r["covariate"], {}).get("p", np.nan)
-        r["conditional_q"] = cond[r["dimension"]].get(r["covariate"], {}).get("q", np.nan)
-        r["level_auroc"] = None if r["level_auroc"] is None else \
-            "; ".join(f"{k}={v:.3f}" for k, v in r["level_auroc"].items())
-    assoc = pd.DataFrame(rows)
-    enr = pd.DataFrame([{"dimension": d, **{k: v for k, v in rec.items() if k != "leading_edge"},
-                         "leading_edge": ",".join(rec["leading_edge"])}
-                        for d, recs in enrich.items() for rec in recs])
-    dims = _dimension_table(names, rows, cond, enrich, labels, loadings, genes, r2,
-                            rules)
+    mixing, batch_sil = _batch_metrics(adata, z, batch_key, seed)
+    assoc, enr = _flat_tables(rows, cond, enrich)
+    dims = _dimension_table(names, rows, cond, enrich, labels, loadings, genes, r2, rules)
     dims.insert(dims.columns.get_loc("batch_q") + 1, "batch_silhouette", batch_sil)
-    params = {"latent_key": latent_key, "model": None if model is None else str(
-                  model if isinstance(model, (str, os.PathLike)) else "ExpressionModel"),
+    params = {"latent_key": latent_key, "model": _describe_model(model),
               "covariates": covariates, "confounders": confounders, "batch_key": batch_key,
-              "gene_sets": str(gene_sets) if isinstance(gene_sets, (str, os.PathLike)) else
-              ("shipped:curated_v1" if gene_sets is None else
-               "none" if gene_sets is False else "user mapping"),
-              "gene_attribution": source, "min_set_size": min_set_size, "rotate": rotate,
-              "n_permutations": n_permutations,
+              "gene_sets": _describe_gene_sets(gene_sets), "gene_attribution": source,
+              "min_set_size": min_set_size, "rotate": rotate, "n_permutations": n_permutations,
               "n_gsea_permutations": n_gsea_permutations, "seed": seed,
               "rules": dict(rules.__dict__), "n_obs": int(adata.n_obs), "n_dims": len(names)}
     result = _core.DissectionResult(dims, assoc, enr, z, loadings, genes, mixing, params,
@@ -177,6 +143,72 @@ def dissect(adata, *, latent_key: str | None = None, model=None,
                             "associations": _h5ad_safe(assoc), "enrichment": _h5ad_safe(enr),
                             "batch_mixing": mixing}
     return (adata, result) if copy else result
+
+
+def _latent(adata, latent_key, model, max_dims, attribution, rotate, path):
+    """The latent and its gene attribution, varimax-rotated when asked."""
+    z, names, loadings, genes, x, source = _core.latent_from_adata(
+        adata, latent_key=latent_key, model=model, max_dims=max_dims,
+        attribution=attribution, path=path)
+    if rotate == "varimax":
+        if x.shape[1] == 0:
+            raise ConfigError("rotate='varimax' needs expression in X to fit the loadings")
+        z, loadings, names = _core.rotate_latent(z, x, names)
+        source = "rotated_decoder"
+    return z, names, loadings, genes, x, source
+
+
+def _gene_sets(gene_sets, genes, min_set_size, path) -> dict[str, list[str]]:
+    """The gene sets to test (``{}`` when enrichment is off or there are no genes)."""
+    gene_sets = None if gene_sets is True else gene_sets
+    if gene_sets is False or (not genes and gene_sets is None):
+        return {}
+    if not genes:
+        raise InputError("gene sets were given but the data has no genes to rank (X is empty "
+                         "or has no columns); drop the gene sets (--no-enrichment)", path=path)
+    return _core.load_gene_sets(gene_sets, genes, path, min_size=min_set_size)
+
+
+def _batch_metrics(adata, z, batch_key, seed) -> tuple[dict, list[float]]:
+    """Whole-latent batch mixing and the per-dimension batch silhouette (NaN batch dropped)."""
+    if batch_key is None:
+        return {}, [np.nan] * z.shape[1]
+    from .metrics import batch_mixing, silhouette_batch
+
+    ok = adata.obs[batch_key].notna().to_numpy()
+    labels = adata.obs[batch_key].to_numpy()[ok]
+    mixing = {**batch_mixing(z[ok], labels, seed=seed),
+              "batch_eta2_max": _core.batch_eta2_max(z[ok], adata.obs[batch_key][ok])}
+    return mixing, [silhouette_batch(z[ok, k], labels, seed=seed) for k in range(z.shape[1])]
+
+
+def _flat_tables(rows, cond, enrich):
+    """The association and enrichment DataFrames (conditional LRT joined, lists as text)."""
+    import pandas as pd
+
+    for r in rows:
+        r["conditional_p"] = cond[r["dimension"]].get(r["covariate"], {}).get("p", np.nan)
+        r["conditional_q"] = cond[r["dimension"]].get(r["covariate"], {}).get("q", np.nan)
+        r["level_auroc"] = None if r["level_auroc"] is None else \
+            "; ".join(f"{k}={v:.3f}" for k, v in r["level_auroc"].items())
+    enr = pd.DataFrame([{"dimension": d, **{k: v for k, v in rec.items() if k != "leading_edge"},
+                         "leading_edge": ",".join(rec["leading_edge"])}
+                        for d, recs in enrich.items() for rec in recs])
+    return pd.DataFrame(rows), enr
+
+
+def _describe_model(model) -> str | None:
+    if model is None:
+        return None
+    return str(model) if isinstance(model, (str, os.PathLike)) else "ExpressionModel"
+
+
+def _describe_gene_sets(gene_sets) -> str:
+    if gene_sets is None or gene_sets is True:
+        return "shipped:curated_v1"
+    if gene_sets is False:
+        return "none"
+    return str(gene_sets) if isinstance(gene_sets, (str, os.PathLike)) else "user mapping"
 
 
 def _h5ad_safe(obj):

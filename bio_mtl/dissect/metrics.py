@@ -186,7 +186,7 @@ def kbet(latent: np.ndarray, batch: np.ndarray, *, k: int | None = None, alpha: 
 
     random_sets = np.stack([rng.choice(n, k, replace=False) for _ in range(len(tested))])
     return {"kbet_rejection": rejection(idx), "kbet_expected": rejection(random_sets),
-            "kbet_k": k, "kbet_n_tested": int(len(tested))}
+            "kbet_k": k, "kbet_n_tested": len(tested)}
 
 
 def batch_mixing(latent: np.ndarray, batch: np.ndarray, *, seed: int = 0) -> dict[str, float]:

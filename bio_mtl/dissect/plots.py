@@ -52,8 +52,26 @@ def variance_explained_bar(result):
     return fig
 
 
+def _panel_covariate(result, row) -> tuple[str | None, str]:
+    """The covariate a dimension is drawn against and its kind.
+
+    The batch for a ``nuisance:`` dimension (that is what it tracks), else the best covariate.
+    """
+    batch = result.params.get("batch_key")
+    if str(row["label"]).startswith("nuisance:") and batch in result.covariate_values:
+        return batch, "categorical"
+    cov = row["best_covariate"]
+    if cov is None or cov != cov or cov not in result.covariate_values:
+        return None, ""
+    return cov, result.associations.query("covariate == @cov")["kind"].iloc[0]
+
+
 def dimension_panel(result, index: int, *, n_genes: int = 10):
-    """Top-weights bar plot and the dimension against its best covariate."""
+    """Top-weights bar plot and the dimension against what it tracks.
+
+    The right panel shows the batch for a ``nuisance:`` dimension and the best covariate
+    otherwise (box plots per level for a categorical one, a scatter for a continuous one).
+    """
     row = result.dimensions.iloc[index]
     fig = _figure(8.0, 3.0)
     ax1, ax2 = fig.subplots(1, 2)
@@ -63,11 +81,10 @@ def dimension_panel(result, index: int, *, n_genes: int = 10):
              color=["#cc6677" if v > 0 else "#4477aa" for v in w[order]])
     ax1.set_title(f"{row['dimension']}: top gene weights", fontsize=9)
     ax1.tick_params(axis="y", labelsize=7)
-    cov = row["best_covariate"]
+    cov, kind = _panel_covariate(result, row)
     z = result.latent[:, index]
-    if cov is not None and cov in result.covariate_values:
+    if cov is not None:
         values = result.covariate_values[cov]
-        kind = result.associations.query("covariate == @cov")["kind"].iloc[0]
         if kind == "categorical":
             levels = [lv for lv in dict.fromkeys(map(str, values)) if lv not in ("nan", "None")]
             ax2.boxplot([z[np.asarray(values).astype(str) == lv] for lv in levels],
@@ -75,7 +92,7 @@ def dimension_panel(result, index: int, *, n_genes: int = 10):
             ax2.tick_params(axis="x", rotation=45, labelsize=7)
         else:
             ax2.scatter(np.asarray(values, dtype=float), z, s=4, alpha=0.5)
-            ax2.set_xlabel(cov)
+        ax2.set_xlabel(cov)
         ax2.set_ylabel(row["dimension"])
     ax2.set_title(f"{row['label']}", fontsize=7)
     return fig

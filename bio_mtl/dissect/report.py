@@ -1,8 +1,10 @@
 """Write a dissection to a folder: dimensions.tsv, report.json, report.html and PNG figures.
 
 Everything is first written into a temporary folder beside the destination and moved into place
-at the end, so a failed run leaves no partial report. The HTML page is self-contained (figures
-embedded as base64 PNG, inline CSS, no scripts, no network).
+at the end, so a failed run leaves no partial report. An existing destination is replaced only
+when it is empty or holds nothing but the files of an earlier report (never a folder with other
+files, never a file). The HTML page is self-contained (figures embedded as base64 PNG, inline
+CSS, no scripts, no network).
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ import html
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TSV_COLUMNS", "render_html", "write_report"]
+__all__ = ["TSV_COLUMNS", "out_dir_problem", "render_html", "write_report"]
 
 TSV_COLUMNS = ["dimension", "label", "best_covariate", "best_statistic", "best_effect", "best_q",
                "batch_eta2", "batch_silhouette", "conditional_outcome", "conditional_p",
                "conditional_q",
                "top_pathway", "top_pathway_nes", "top_pathway_q", "variance_explained",
                "top_genes_up", "top_genes_down"]
+_REPORT_FILE = re.compile(r"dimensions\.tsv|report\.json|report\.html|latent\.h5ad|heatmap\.png"
+                          r"|variance_explained\.png|dimension_\d+\.png")
 _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
         "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
         "th{background:#eee}.lab{font-weight:bold}img{max-width:100%}")
@@ -93,6 +98,41 @@ def _json_default(obj):
     return str(obj)
 
 
+def out_dir_problem(out_dir: str | os.PathLike) -> str | None:
+    """Why ``out_dir`` cannot receive a report (``None`` if it can).
+
+    A missing path or an empty folder is fine, and so is a folder holding only the files an
+    earlier report wrote (it is replaced). A file, or a folder with any other entry, is refused,
+    so a mistyped ``--out`` never deletes a user's data.
+
+    Parameters
+    ----------
+    out_dir
+        The intended report folder.
+
+    Returns
+    -------
+    str or None
+        A one-line reason (naming up to three foreign entries), or ``None``.
+
+    Examples
+    --------
+    >>> out_dir_problem("no/such/folder") is None
+    True
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        return f"{out_dir} exists and is not a folder"
+    foreign = sorted(p.name for p in out_dir.iterdir() if not _REPORT_FILE.fullmatch(p.name))
+    if foreign:
+        return (f"{out_dir} exists and holds files that are not part of a dissect report "
+                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); choose a new "
+                "folder or remove it")
+    return None
+
+
 def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True,
                  adata=None) -> Path:
     """Write the report folder atomically (temporary folder, then rename).
@@ -102,7 +142,8 @@ def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True,
     result
         A :class:`~bio_mtl.dissect.DissectionResult`.
     out_dir
-        Destination folder (replaced if it exists and ``overwrite``).
+        Destination folder. An existing one is replaced (with ``overwrite``) only if it is
+        empty or holds nothing but an earlier report's files (see :func:`out_dir_problem`).
     overwrite
         Replace an existing folder.
     adata
@@ -113,10 +154,18 @@ def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True,
     -------
     pathlib.Path
         The folder.
+
+    Raises
+    ------
+    FileExistsError
+        ``out_dir`` is a file or a folder with other files, or exists and not ``overwrite``.
     """
     from . import plots
 
     out_dir = Path(out_dir)
+    problem = out_dir_problem(out_dir)
+    if problem is not None:
+        raise FileExistsError(problem)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     figures = {"heatmap.png": _png(plots.association_heatmap(result)),
                "variance_explained.png": _png(plots.variance_explained_bar(result))}

@@ -107,8 +107,15 @@ def test_train_expression_bad_task_column(runner, tmp_path):
     assert "disease" in text
     res, text = _run(runner, ["train-expression", str(tmp_path / "s.h5ad"), "--task",
                               "disease:ordinal", "--out", str(tmp_path / "m")])
-    assert res.exit_code == 4
+    assert res.exit_code == 2  # a bad option value: a usage error (docs/cli.md)
     assert "NAME:classification" in text
+    assert "--task" in text
+    res, text = _run(runner, ["train-expression", str(tmp_path / "s.h5ad"), "--task",
+                              "disease:classification", "--adversarial-batch",
+                              "--out", str(tmp_path / "m")])
+    assert res.exit_code == 2
+    assert "--adversarial-batch needs --batch-key" in text
+    assert "Traceback" not in text
     assert not (tmp_path / "m").exists()
 
 

@@ -136,6 +136,9 @@ def test_variance_explained_and_top_weights_panel_by_hand():
     assert set(labels) == {"UP1", "UP2", "DOWN1"}  # the three largest |weights|
     widths = sorted(round(p.get_width(), 6) for p in bars.patches)
     assert widths == [-1.0, 1.0, 1.0]
+    top = res.to_dict(n_top_weights=3)["top_weights"]["f1"]  # the panel's numbers, in JSON
+    assert {t["gene"]: round(t["weight"], 6) for t in top} == {"UP1": 1.0, "UP2": 1.0,
+                                                               "DOWN1": -1.0}
 
 
 def test_negative_enrichment_has_bottom_leading_edge():

@@ -191,7 +191,7 @@ def test_cli_dissects_a_structure_checkpoint(tiny_structure_dir, runner, tmp_pat
 
 
 @pytest.mark.parametrize(("extra", "code", "needles"), [
-    (["--latent-key", "X_pca"], 4, ["X_pca", "X_structure_pca", "X_structure"]),
+    (["--latent-key", "X_pca"], 2, ["X_pca", "X_structure_pca", "X_structure"]),  # usage
     (["--covariate", "plddt"], 3, ["'plddt'", "helix_fraction", "dataset"]),
 ])
 def test_cli_structure_bad_input_names_what_is_available(tiny_structure_dir, runner, tmp_path,
