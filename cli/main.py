@@ -59,9 +59,9 @@ class BioMTLGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise translate(exc) from None
-        except (KeyboardInterrupt, click.ClickException, click.exceptions.Exit,
-                click.exceptions.Abort):
-            raise
+        except (KeyboardInterrupt, BrokenPipeError, click.ClickException,
+                click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own handling (EPIPE: exit 1 quietly, as for ``... | head``)
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
