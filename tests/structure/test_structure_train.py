@@ -51,6 +51,14 @@ def test_read_chains_targets_and_masks(tmp_path):
     assert no_rsa.has_ss
 
 
+def test_labelled_chains_map_nonstandard_residues_as_fasta_prediction_does(tmp_path):
+    rec = {"id": "u", "seq": "AUOZX", "ss8": "CCCCC", "rsa": [None] * 5, "mask": "11111"}
+    (chain,) = read_chains(write_jsonl(tmp_path / "u.jsonl.gz", [rec]))
+    # selenocysteine -> C (index 1), pyrrolysine -> K (index 8), Z and X -> unknown (20)
+    assert chain.tokens.tolist() == [0, 1, 8, 20, 20]
+    assert chain.seq == "AUOZX"  # the record keeps its own letters
+
+
 def test_read_chains_errors_name_file_and_record(tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl.gz",
                       [{"id": "r1", "seq": "AC", "ss8": "H", "rsa": None, "mask": "11"}])
