@@ -31,15 +31,24 @@ _LOOKUP = np.full(128, UNKNOWN_INDEX, dtype=np.int64)
 for _i, _aa in enumerate(AMINO_ACIDS):
     _LOOKUP[ord(_aa)] = _i
     _LOOKUP[ord(_aa.lower())] = _i
+# selenocysteine and pyrrolysine read as their closest standard residues (as the FASTA policy)
+for _aa, _as in (("U", "C"), ("O", "K")):
+    _LOOKUP[ord(_aa)] = _LOOKUP[ord(_aa.lower())] = AMINO_ACIDS.index(_as)
 
 
 def encode_sequence(seq: str) -> np.ndarray:
     """Residue indices (0-19 for the standard amino acids, 20 for anything else).
 
+    U (selenocysteine) is read as C and O (pyrrolysine) as K, the same policy as
+    :data:`bio_mtl.structure.io.RESIDUE_MAP`, so training, evaluation and FASTA prediction
+    tokenise a sequence alike.
+
     Examples
     --------
     >>> encode_sequence("ACX").tolist()
     [0, 1, 20]
+    >>> encode_sequence("UO").tolist() == encode_sequence("CK").tolist()
+    True
     """
     codes = np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)
     return _LOOKUP[np.minimum(codes, 127)]

@@ -16,7 +16,6 @@ import numpy as np
 
 from .._random import hash_split
 from ..errors import InputError
-from ._fasta import RESIDUE_MAP
 from .alphabet import PAD_INDEX, SS8, SS8_TO_SS3_INDEX, encode_sequence
 
 __all__ = ["CB513_OVERLAP_IDS", "Chain", "TokenBatches", "collate", "join_rsa", "read_chains",
@@ -27,8 +26,6 @@ __all__ = ["CB513_OVERLAP_IDS", "Chain", "TokenBatches", "collate", "join_rsa", 
 CB513_OVERLAP_IDS = frozenset({"netsurfp2_train_01077", "netsurfp2_train_01335"})
 
 _SS8_LOOKUP = {c: i for i, c in enumerate(SS8)}
-# Labelled chains are tokenised exactly as FASTA input is predicted (U -> C, O -> K, B/Z/J -> X)
-_NONSTANDARD = str.maketrans(RESIDUE_MAP)
 
 
 @dataclass
@@ -87,7 +84,7 @@ def _chain(rec: dict, use_ss: bool, use_rsa: bool) -> Chain:
         ss[:] = -100
     if not use_rsa:
         values[:] = np.nan
-    return Chain(rec["id"], seq, encode_sequence(seq.translate(_NONSTANDARD)), ss, values)
+    return Chain(rec["id"], seq, encode_sequence(seq), ss, values)
 
 
 def _is_npz(path) -> bool:
