@@ -130,7 +130,11 @@ def _configs(doc: dict, *, init_from, tasks, epochs, weighting, seed):
     if init_from is not None:
         from ..structure.pretrained import load_model
 
-        mcfg = load_model(init_from).structure_config
+        init_model = load_model(init_from)
+        if hasattr(init_model, "members"):
+            raise ConfigError(f"--init-from {init_from}: an ensemble cannot be fine-tuned as one "
+                              "model; give one of its member folders (member_0, ...)")
+        mcfg = init_model.structure_config
     else:
         mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
     if tasks:

@@ -82,6 +82,9 @@ def load_model(path_or_name: str | os.PathLike | None = None):
     from .model import StructureModelConfig, build_structure_model
 
     directory = resolve_model(path_or_name)
+    doc = read_config(directory)
+    if doc.get("kind") == "structure-ensemble":
+        return _load_ensemble(directory, doc)
     doc = read_config(directory, kind="structure")
     try:
         config = StructureModelConfig.from_dict(doc["config"]["model"])
@@ -89,6 +92,22 @@ def load_model(path_or_name: str | os.PathLike | None = None):
         raise CheckpointError(f"{directory}: bad structure model config ({exc})") from None
     model = build_structure_model(config)
     load_weights(model, directory)
+    model.eval()
+    model.checkpoint_info = doc
+    return model
+
+
+def _load_ensemble(directory: Path, doc: dict):
+    """A :class:`~bio_mtl.structure.ensemble.StructureEnsemble` from its folder (eval mode)."""
+    from .ensemble import StructureEnsemble
+
+    names = doc.get("members")
+    if (not isinstance(names, list) or not names
+            or not all(isinstance(n, str) and n and Path(n).name == n and n not in (".", "..")
+                       for n in names)):
+        raise CheckpointError(f"{directory}: ensemble config.json must list its member "
+                              f"folders by name under 'members' (got {names!r})")
+    model = StructureEnsemble([load_model(directory / name) for name in names])
     model.eval()
     model.checkpoint_info = doc
     return model

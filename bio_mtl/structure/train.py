@@ -198,6 +198,9 @@ def _model_config(model_config, init_from, embedder):
         from .pretrained import load_model
 
         init_model = load_model(init_from)
+        if hasattr(init_model, "members"):
+            raise ConfigError(f"init_from {init_from}: an ensemble cannot be fine-tuned as one "
+                              "model; fine-tune one of its member folders (member_0, ...)")
         if model_config is not None and model_config != init_model.structure_config:
             raise ConfigError(f"init_from {init_from}: its architecture differs from the given "
                               "model config; leave the model config out to fine-tune it")

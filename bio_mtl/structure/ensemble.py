@@ -1,0 +1,160 @@
+"""Ensembles of structure models: the mean of their per-residue probabilities and RSA.
+
+Members trained with different architectures or seeds make partly independent errors, so the
+mean of their class probabilities is more accurate than any one of them (Hansen & Salamon
+1990; NetSurfP-2.0 and SPOT-1D ship ensembles for this reason). An ensemble is saved as a
+folder with one ordinary checkpoint per member (``member_0/``, ``member_1/``, ...) and a
+``config.json`` of kind ``"structure-ensemble"`` naming them, so each member stays a normal
+safetensors checkpoint and nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .._io import atomic_write
+from ..errors import CheckpointError, ConfigError
+from .alphabet import SS8_TO_SS3_INDEX
+
+__all__ = ["ENSEMBLE_KIND", "StructureEnsemble", "save_structure_ensemble"]
+
+#: ``kind`` of an ensemble folder's ``config.json``.
+ENSEMBLE_KIND = "structure-ensemble"
+
+
+class StructureEnsemble(nn.Module):
+    """Average several structure models (same input type) into one predictor.
+
+    ``forward`` returns, per task, what :func:`~bio_mtl.structure.predict_structure` expects
+    from a single model: SS8 and SS3 as log mean probabilities (their softmax is the mean of
+    the members' probabilities) and RSA as the mean of the members' RSA. Each member's SS3
+    probabilities follow its own ``ss3_source`` (its SS3 head, or summed SS8 probabilities).
+    ``encode`` concatenates the members' shared features (for :mod:`bio_mtl.dissect`).
+
+    Parameters
+    ----------
+    members
+        Structure models (:func:`~bio_mtl.structure.build_structure_model` or loaded ones)
+        with the same tasks, ``input_dim`` and ``backbone``.
+
+    Raises
+    ------
+    ConfigError
+        No members, or members that read different inputs or predict different tasks.
+
+    Examples
+    --------
+    >>> from bio_mtl.structure import StructureModelConfig, build_structure_model
+    >>> cfg = StructureModelConfig(conv_channels=8, conv_layers=1, lstm_layers=0)
+    >>> ens = StructureEnsemble([build_structure_model(cfg), build_structure_model(cfg)])
+    >>> ens.structure_config.ss3_source, len(ens.members)
+    ('head', 2)
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ConfigError("an ensemble needs at least one member model")
+        configs = [m.structure_config for m in members]
+        first = configs[0]
+        for k, cfg in enumerate(configs[1:], start=1):
+            for key in ("tasks", "input_dim", "backbone"):
+                if getattr(cfg, key) != getattr(first, key):
+                    raise ConfigError(f"ensemble member {k} has {key}={getattr(cfg, key)!r}, "
+                                      f"member 0 has {getattr(first, key)!r}; members must "
+                                      "read the same inputs and predict the same tasks")
+        self.members = nn.ModuleList(members)
+        tasks = tuple(first.tasks)
+        if "ss8" in tasks and "ss3" not in tasks:
+            tasks = (*tasks, "ss3")
+        self.structure_config = dataclasses.replace(first, tasks=tasks, ss3_source="head")
+        self.task_names = list(tasks)
+
+    def encode(self, inputs: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Members' shared features side by side, ``(N, L, sum of widths)``."""
+        return torch.cat([m.encode(inputs, **kwargs) for m in self.members], dim=-1)
+
+    def forward(self, inputs: torch.Tensor, **kwargs) -> dict[str, torch.Tensor]:
+        """``{task: output}`` averaged over the members (see the class docstring)."""
+        sums: dict[str, torch.Tensor] = {}
+        for member in self.members:
+            for task, value in _member_outputs(member, inputs, **kwargs).items():
+                sums[task] = sums[task] + value if task in sums else value
+        n = len(self.members)
+        out = {task: value / n for task, value in sums.items()}
+        for task in ("ss8", "ss3"):
+            if task in out:
+                out[task] = out[task].clamp_min(1e-12).log()  # (N, L, C) log mean probability
+        return out
+
+
+def _member_outputs(member: nn.Module, inputs: torch.Tensor, **kwargs) -> dict:
+    """One member's SS8/SS3 probabilities and RSA, ``(N, L, 8)``, ``(N, L, 3)``, ``(N, L)``."""
+    cfg = member.structure_config
+    raw = member(inputs, **kwargs)
+    out = {}
+    if "ss8" in raw:
+        out["ss8"] = raw["ss8"].float().softmax(-1)
+    if "ss3" in raw and cfg.ss3_source != "ss8":
+        out["ss3"] = raw["ss3"].float().softmax(-1)
+    elif "ss8" in out:
+        index = torch.from_numpy(SS8_TO_SS3_INDEX).to(out["ss8"].device)
+        out["ss3"] = torch.zeros(*out["ss8"].shape[:-1], 3).index_add_(-1, index, out["ss8"])
+    if "rsa" in raw:
+        out["rsa"] = raw["rsa"].float()
+    return out
+
+
+def save_structure_ensemble(members: Sequence[str | os.PathLike], directory: str | os.PathLike,
+                            *, metadata: dict | None = None) -> Path:
+    """Copy member checkpoints into ``directory`` and write its ensemble ``config.json``.
+
+    Parameters
+    ----------
+    members
+        Checkpoint folders of structure models (each loadable by
+        :func:`~bio_mtl.structure.load_model`).
+    directory
+        The new ensemble folder (must not exist yet).
+    metadata
+        More JSON-ready facts to record (metrics, how the members were trained).
+
+    Returns
+    -------
+    Path
+        ``directory``.
+
+    Raises
+    ------
+    CheckpointError
+        ``directory`` exists, or a member is not a structure checkpoint.
+    ConfigError
+        The members do not fit together (see :class:`StructureEnsemble`).
+    """
+    from ..mtl.checkpoint import FORMAT, read_config, versions
+    from .pretrained import load_model
+
+    directory = Path(directory)
+    if directory.exists():
+        raise CheckpointError(f"{directory}: already exists; give a new folder")
+    StructureEnsemble([load_model(m) for m in members])  # checks that the members fit
+    directory.mkdir(parents=True)
+    names = []
+    for k, member in enumerate(members):
+        read_config(member, kind="structure")
+        names.append(f"member_{k}")
+        shutil.copytree(member, directory / names[-1],
+                        ignore=shutil.ignore_patterns("state", "*.tmp"))
+    doc = {"format": FORMAT, "kind": ENSEMBLE_KIND, "members": names, "versions": versions(),
+           **(metadata or {})}
+    with atomic_write(directory / "config.json") as handle:
+        json.dump(doc, handle, indent=2)
+    return directory
