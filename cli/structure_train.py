@@ -72,7 +72,7 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
     Example:
       biomtl train-structure --train data/train.jsonl.gz \\
           --rsa-train data/rsa_train.jsonl.gz --out runs/ss --epochs 20 --seed 1
-      biomtl train-structure --train mine.jsonl.gz --init-from ss_rsa_resdcnn_nsp2_v1 \
+      biomtl train-structure --train mine.jsonl.gz --init-from ss_rsa_cnnbilstm_nsp2_v1 \
           --out runs/finetuned --epochs 3
     """
     from ..structure.train import train_structure as train

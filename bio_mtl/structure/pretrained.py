@@ -14,13 +14,16 @@ from pathlib import Path
 from ..errors import CheckpointError
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED", "available_models", "load_model", "resolve_model",
-           "ss_rsa_resdcnn_nsp2_v1"]
+           "ss_rsa_cnnbilstm_nsp2_v1", "ss_rsa_resdcnn_nsp2_v1"]
 
 #: The model ``predict-structure`` uses without ``--model``.
-DEFAULT_MODEL = "ss_rsa_resdcnn_nsp2_v1"
+DEFAULT_MODEL = "ss_rsa_cnnbilstm_nsp2_v1"
 
 #: Shipped model name -> one-line description.
 PRETRAINED = {
+    "ss_rsa_cnnbilstm_nsp2_v1": "SS8 + SS3 + RSA; dilated CNN + 2-layer BiLSTM on residue tokens "
+                                "(single sequence); NetSurfP-2.0 train + RSA-labelled DSSP chains "
+                                "(the default)",
     "ss_rsa_resdcnn_nsp2_v1": "SS8 + SS3 + RSA; residual dilated CNN on residue tokens (single "
                               "sequence); NetSurfP-2.0 train + RSA-labelled DSSP chains",
 }
@@ -113,8 +116,19 @@ def _load_ensemble(directory: Path, doc: dict):
     return model
 
 
-def ss_rsa_resdcnn_nsp2_v1():
+def ss_rsa_cnnbilstm_nsp2_v1():
     """The default shipped model: SS8, SS3 and RSA from a single sequence.
+
+    A 5-block residual dilated CNN front end and a 2-layer BiLSTM (hidden 128; 1.08 M
+    parameters; the NetSurfP-2.0 network family) trained for 20 epochs on the NetSurfP-2.0
+    training chains (Klausen et al. 2019, Proteins 87:520) with RSA joined from DSSP-labelled
+    PDB chains; see ``MODEL_CARD.md`` beside the weights for data and scores.
+    """
+    return load_model("ss_rsa_cnnbilstm_nsp2_v1")
+
+
+def ss_rsa_resdcnn_nsp2_v1():
+    """The first shipped model (the default until ``ss_rsa_cnnbilstm_nsp2_v1``).
 
     A 12-block residual dilated CNN (kernel 5, 128 channels, ~1 M parameters) trained on
     the NetSurfP-2.0 training chains (Klausen et al. 2019, Proteins 87:520) with RSA joined from

@@ -2,8 +2,9 @@
 
 1CBS is labelled here by mkdssp from the fixture file, so the test checks the whole chain of
 the product: structure file -> DSSP labels -> prediction from sequence -> Q3/Q8/RSA. Measured
-with the default model ``ss_rsa_resdcnn_nsp2_v2`` (2026-12-02): Q3 78.1 %, Q8 73.7 %, RSA
-Pearson r 0.589 on the 137 residues of chain A; the thresholds leave a few points of margin.
+on the 137 residues of chain A (2026-12-02): the default ``ss_rsa_cnnbilstm_nsp2_v1`` Q3 78.8 %,
+Q8 73.7 %, RSA Pearson r 0.585; ``ss_rsa_resdcnn_nsp2_v1`` Q3 78.1 %, Q8 71.5 %, r 0.552. The
+thresholds leave a few points of margin.
 """
 
 from __future__ import annotations
