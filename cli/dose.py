@@ -117,6 +117,21 @@ def _check_drugs(model, frame, path):
                              f"{', '.join(model.drugs_)}", path=path, record=f"row {i + 1}")
 
 
+_NO_ANCESTRY = "ancestry not given: modelled as IWPC 'missing or mixed race'"
+
+
+def _ancestry_not_given(raw):
+    """Rows of the input table whose ancestry cell is blank (all rows if it has no column)."""
+    import numpy as np
+
+    cols = {str(c).strip().lower(): c for c in raw.columns}
+    col = cols.get("ancestry", cols.get("race (omb)"))
+    if col is None:
+        return np.ones(len(raw), dtype=bool)
+    cells = raw[col].reset_index(drop=True)
+    return (cells.isna() | cells.astype(str).str.strip().eq("")).to_numpy()
+
+
 def _batch(model, input_path, output):
     import numpy as np
 
@@ -128,6 +143,8 @@ def _batch(model, input_path, output):
     pred, lo, hi = model.predict_interval(frame)
     act = model.pathway_activity(frame)
     warnings = model.range_warnings(frame)
+    for i in np.flatnonzero(_ancestry_not_given(raw)):
+        warnings[i].insert(0, _NO_ANCESTRY)
     out = raw.copy().reset_index(drop=True)
     added = {"dose_mg_per_week": np.round(pred, 2), "dose_lower": np.round(lo, 2),
              "dose_upper": np.round(hi, 2)}
@@ -212,6 +229,5 @@ def dose(ctx, genotype, vcf, sample, build, vcf_assume_ref, age, weight, height,
     clinical = {"age": age, "weight": weight, "height": height, "ancestry": ancestry,
                 "amiodarone": amiodarone, "inducer": inducer}
     frame = _single_frame(geno, clinical, drug.lower())
-    extra = [] if ancestry else ["ancestry not given: modelled as IWPC 'missing or mixed race' "
-                                 "(pass --ancestry)"]
+    extra = [] if ancestry else [f"{_NO_ANCESTRY} (pass --ancestry)"]
     _print_single(model, frame, geno, drug.lower(), extra)

@@ -62,6 +62,25 @@ def test_batch_keeps_columns_and_adds_outputs(tiny_model, tmp_path):
     assert table["dose_mg_per_week"][3] < table["dose_mg_per_week"][0]
 
 
+def test_batch_warns_per_row_when_ancestry_is_blank(tiny_model, tmp_path):
+    model = _train(tiny_model)
+    table = pd.read_csv(EXAMPLE)
+    table.loc[1, "ancestry"] = None
+    src, out = tmp_path / "p.csv", tmp_path / "pred.csv"
+    table.to_csv(src, index=False)
+    res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--input", str(src),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    warned = pd.read_csv(out)["warnings"].fillna("").str.contains("ancestry not given")
+    assert warned.tolist() == [False, True, False, False, False]
+    # without an ancestry column every row is modelled as missing/mixed, and says so
+    table.drop(columns=["ancestry"]).to_csv(src, index=False)
+    res = CliRunner().invoke(cli, ["dose", "--model", str(model), "--input", str(src),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(out)["warnings"].str.contains("ancestry not given").all()
+
+
 def test_unknown_allele_exit_3_no_output(tiny_model, tmp_path):
     model = _train(tiny_model)
     bad = tmp_path / "bad.csv"
