@@ -75,13 +75,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"training: unknown key(s) {', '.join(unknown)}; valid keys: "
-                              f"{', '.join(sorted(known))}")
-        return cls(**data)
+        """Build from a dict; unknown keys and mistyped values raise :class:`ConfigError`."""
+        from ._dataclasses import dataclass_from_dict
+
+        return dataclass_from_dict(cls, data, where="training")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

@@ -164,17 +164,10 @@ class StructureModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> StructureModelConfig:
-        """Build from a dict; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"structure model: unknown key(s) {', '.join(unknown)}; valid "
-                              f"keys: {', '.join(sorted(known))}")
-        data = dict(data)
-        for key in ("tasks", "dilations"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        """Build from a dict; unknown keys and mistyped values raise :class:`ConfigError`."""
+        from ..mtl._dataclasses import dataclass_from_dict
+
+        return dataclass_from_dict(cls, data, where="structure model")
 
 
 class _ConvBlock(nn.Module):
