@@ -57,7 +57,9 @@ _CACHE_HELP = "Folder caching ESM-2 embeddings on disk (one file per sequence), 
 @click.option("--summary", is_flag=True,
               help="One line per sequence (length, helix/strand/coil fractions, mean RSA).")
 @click.option("--model", "model_name", default=None, metavar="DIR|NAME",
-              help="Checkpoint directory or shipped model name (default: the shipped model).")
+              help="Checkpoint or ensemble directory, or a shipped model: "
+                   "ss_rsa_cnnbilstm_ens2_nsp2_v1 (default), ss_rsa_cnnbilstm_nsp2_v1 (2x "
+                   "faster), ss_rsa_resdcnn_nsp2_v1.")
 @click.option("--backbone", default=None, metavar="NAME|PATH",
               help="ESM-2 model (e.g. esm2_t6_8M_UR50D or a local .pt) for models trained on "
                    "ESM features.")

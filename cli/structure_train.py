@@ -153,7 +153,9 @@ def _configs(doc: dict, *, init_from, tasks, epochs, weighting, seed):
 
 @click.command("evaluate-structure")
 @click.option("--model", "model_name", default=None, metavar="DIR|NAME",
-              help="Checkpoint directory or shipped model name (default: the shipped model).")
+              help="Checkpoint or ensemble directory, or a shipped model: "
+                   "ss_rsa_cnnbilstm_ens2_nsp2_v1 (default), ss_rsa_cnnbilstm_nsp2_v1 (2x "
+                   "faster), ss_rsa_resdcnn_nsp2_v1.")
 @click.argument("data", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write all metrics as JSON.")

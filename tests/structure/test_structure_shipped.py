@@ -2,9 +2,10 @@
 
 1CBS is labelled here by mkdssp from the fixture file, so the test checks the whole chain of
 the product: structure file -> DSSP labels -> prediction from sequence -> Q3/Q8/RSA. Measured
-on the 137 residues of chain A (2026-12-02): the default ``ss_rsa_cnnbilstm_nsp2_v1`` Q3 78.8 %,
-Q8 73.7 %, RSA Pearson r 0.585; ``ss_rsa_resdcnn_nsp2_v1`` Q3 78.1 %, Q8 71.5 %, r 0.552. The
-thresholds leave a few points of margin.
+on the 137 residues of chain A (2026-12-02): the default ``ss_rsa_cnnbilstm_ens2_nsp2_v1`` Q3
+78.1 %, Q8 72.3 %, RSA Pearson r 0.590; its member ``ss_rsa_cnnbilstm_nsp2_v1`` Q3 78.8 %, Q8
+73.7 %, r 0.585; ``ss_rsa_resdcnn_nsp2_v1`` Q3 78.1 %, Q8 71.5 %, r 0.552 (one chain: noise of a
+point either way). The thresholds leave a few points of margin.
 """
 
 from __future__ import annotations
