@@ -25,7 +25,7 @@ __all__ = ["KINDS", "LOSSES", "METRICS", "TaskSpec", "compute_loss", "compute_me
 
 KINDS = ("classification", "regression", "token_classification", "token_regression")
 LOSSES = ("auto", "cross_entropy", "mse", "l1", "huber", "bce")
-METRICS = ("auto", "accuracy", "macro_f1", "auroc", "mse", "mae", "pearson", "r2")
+METRICS = ("auto", "accuracy", "macro_f1", "auroc", "mcc", "mse", "mae", "pearson", "r2")
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,12 @@ def valid_mask(task: TaskSpec, target: torch.Tensor,
                mask: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean tensor of the positions that carry a label for ``task``.
 
-    The shape is the target's shape without a trailing regression dimension.
+    The shape is the target's shape without a trailing regression dimension (or class
+    dimension, for soft classification targets: see :func:`compute_loss`).
     """
-    if task.is_classification and task.resolved_loss != "bce":
+    if task.is_classification and task.resolved_loss != "bce" and target.is_floating_point():
+        valid = ~torch.isnan(target).any(dim=-1)  # soft targets: (..., C) probabilities
+    elif task.is_classification and task.resolved_loss != "bce":
         valid = target >= 0
     else:
         valid = ~torch.isnan(target)
@@ -171,15 +174,31 @@ def compute_loss(task: TaskSpec, pred: torch.Tensor, target: torch.Tensor,
         Model output: ``(N, C)`` / ``(N, L, C)`` logits for classification, ``(N,)``,
         ``(N, D)``, ``(N, L)`` or ``(N, L, D)`` for regression.
     target
-        Class indices (``-100`` = missing) or values (NaN = missing).
+        Class indices (``-100`` = missing) or values (NaN = missing). For cross-entropy
+        classification the target may instead be soft: floating-point class probabilities of
+        the prediction's shape (NaN rows = missing), e.g. a teacher's predictions blended with
+        the hard labels for knowledge distillation (Hinton et al. 2015, arXiv:1503.02531).
     mask
         Optional boolean validity mask of the target's (batch[, length]) shape.
+
+    Examples
+    --------
+    A soft target equal to a one-hot label gives the hard-label loss:
+
+    >>> task = TaskSpec("y", "classification", 2)
+    >>> logits = torch.tensor([[2.0, 0.0]])
+    >>> hard = compute_loss(task, logits, torch.tensor([1]))
+    >>> soft = compute_loss(task, logits, torch.tensor([[0.0, 1.0]]))
+    >>> round(float(hard), 4), round(float(soft), 4)
+    (2.1269, 2.1269)
     """
     valid = valid_mask(task, target, mask)
     if not bool(valid.any()):
         return pred.sum() * 0.0
     loss = task.resolved_loss
     if task.is_classification and loss == "cross_entropy":
+        if target.is_floating_point():
+            return F.cross_entropy(pred[valid], target[valid].to(pred.dtype))
         return F.cross_entropy(pred[valid], target[valid].long())
     p, t = pred[valid], target[valid].to(pred.dtype)
     if p.dim() > t.dim():
@@ -210,6 +229,16 @@ def _auroc(y: np.ndarray, score: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(score)
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _mcc(y: np.ndarray, p: np.ndarray) -> float:
+    """Matthews correlation coefficient of binary labels (NaN when a margin is empty)."""
+    tp = float(np.sum((p == 1) & (y == 1)))
+    tn = float(np.sum((p == 0) & (y == 0)))
+    fp = float(np.sum((p == 1) & (y == 0)))
+    fn = float(np.sum((p == 0) & (y == 1)))
+    denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / denom if denom else float("nan")
 
 
 def _macro_f1(y: np.ndarray, p: np.ndarray, n_classes: int) -> float:
@@ -264,6 +293,8 @@ def compute_metrics(task: TaskSpec, pred: np.ndarray, target: np.ndarray) -> dic
                 out[metric] = _macro_f1(y, labels, max(task.n_outputs, 2))
             elif metric == "auroc":
                 out[metric] = _auroc(y, score) if score is not None else float("nan")
+            elif metric == "mcc":
+                out[metric] = _mcc(y, labels) if max(task.n_outputs, 2) == 2 else float("nan")
             else:
                 raise ConfigError(f"task {task.name!r}: metric {metric!r} needs a regression task")
             continue

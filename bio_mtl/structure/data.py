@@ -42,6 +42,14 @@ class Chain:
         ``(L,)`` 8-state indices in ``GHIBESTC`` order, ``-100`` where unlabelled.
     rsa
         ``(L,)`` relative solvent accessibility, NaN where unlabelled.
+    disorder
+        ``(L,)`` 1 where the residue is disordered or unobserved in the structure (mask ``0``
+        of a NetSurfP-2.0-style file), 0 where it is observed, ``-100`` where unknown; ``None``
+        when the file's mask does not mean disorder (CB513's evaluation region).
+    soft
+        Optional per-task soft targets for knowledge distillation: ``(L, C)`` class
+        probabilities (``ss8``, ``ss3``, ``disorder``) or ``(L,)`` values (``rsa``), NaN where
+        there is no target (see :func:`bio_mtl.structure.distill.add_soft_targets`).
     """
 
     id: str
@@ -49,6 +57,8 @@ class Chain:
     tokens: np.ndarray
     ss8: np.ndarray
     rsa: np.ndarray
+    disorder: np.ndarray | None = None
+    soft: dict | None = None
 
     @property
     def ss3(self) -> np.ndarray:
@@ -64,6 +74,11 @@ class Chain:
         return bool((self.ss8 >= 0).any())
 
     @property
+    def has_disorder(self) -> bool:
+        """Whether any residue has a disorder label."""
+        return self.disorder is not None and bool((self.disorder >= 0).any())
+
+    @property
     def has_rsa(self) -> bool:
         """Whether any residue has an RSA label."""
         return bool(np.isfinite(self.rsa).any())
@@ -72,10 +87,11 @@ class Chain:
         return len(self.seq)
 
 
-def _chain(rec: dict, use_ss: bool, use_rsa: bool) -> Chain:
+def _chain(rec: dict, use_ss: bool, use_rsa: bool, use_disorder: bool = False) -> Chain:
     """A :class:`Chain` from a validated record dict (see :func:`~.io.read_labelled`)."""
     seq, mask = rec["seq"], rec["mask"]
     valid = np.frombuffer(mask.encode("ascii"), dtype=np.uint8) == ord("1")
+    disorder = (~valid).astype(np.int64) if use_disorder else None
     ss = np.array([_SS8_LOOKUP[c] for c in rec["ss8"]], dtype=np.int64)
     ss[~valid] = -100
     values = np.array([np.nan if v is None else v for v in rec["rsa"]], dtype=np.float32)
@@ -84,7 +100,7 @@ def _chain(rec: dict, use_ss: bool, use_rsa: bool) -> Chain:
         ss[:] = -100
     if not use_rsa:
         values[:] = np.nan
-    return Chain(rec["id"], seq, encode_sequence(seq), ss, values)
+    return Chain(rec["id"], seq, encode_sequence(seq), ss, values, disorder)
 
 
 def _is_npz(path) -> bool:
@@ -99,7 +115,7 @@ def _is_npz(path) -> bool:
 
 
 def read_chains(path: str | os.PathLike, *, use_ss: bool = True, use_rsa: bool = True,
-                exclude_ids: Iterable[str] = ()) -> list[Chain]:
+                use_disorder: bool = False, exclude_ids: Iterable[str] = ()) -> list[Chain]:
     """Read labelled chains from a (gzipped) JSON-lines file or a NetSurfP-2.0 ``.npz`` file.
 
     Parameters
@@ -111,6 +127,10 @@ def read_chains(path: str | os.PathLike, *, use_ss: bool = True, use_rsa: bool =
         :func:`bio_mtl.structure.npz.read_netsurfp_npz` with its isolated-chain RSA.
     use_ss, use_rsa
         Keep the SS8 / RSA labels (set one to ``False`` to train a single-task model).
+    use_disorder
+        Read the mask as disorder labels (mask ``0``: disordered or unobserved), as in the
+        NetSurfP-2.0 training set and the RSA sets. Leave it off for CB513, whose mask marks its
+        evaluation region instead.
     exclude_ids
         Chain ids to skip (e.g. :data:`CB513_OVERLAP_IDS`).
 
@@ -137,7 +157,8 @@ def read_chains(path: str | os.PathLike, *, use_ss: bool = True, use_rsa: bool =
 
     records = read_netsurfp_npz(path) if _is_npz(path) else read_labelled(path)
     skip = set(exclude_ids)
-    out = [_chain(rec, use_ss, use_rsa) for rec in records if rec["id"] not in skip]
+    out = [_chain(rec, use_ss, use_rsa, use_disorder) for rec in records
+           if rec["id"] not in skip]
     if not out:
         raise InputError(f"no records left after excluding {len(records)} listed id(s)",
                          path=str(path))
@@ -168,12 +189,36 @@ def split_chains(chains: Sequence[Chain], fraction: float, *, salt: str = "bio_m
             [c for c, h in zip(chains, held, strict=True) if h])
 
 
+def _padded_targets(chains, spans, length: int, task: str):
+    """``(N, length[, C])`` target array of ``task`` (soft when every chain has soft ones)."""
+    n = len(chains)
+    if all(c.soft is not None and task in c.soft for c in chains):
+        first = chains[0].soft[task]
+        out = np.full((n, length, *first.shape[1:]), np.nan, dtype=np.float32)
+        for i, (c, (a, b)) in enumerate(zip(chains, spans, strict=True)):
+            out[i, :b - a] = c.soft[task][a:b]
+        return out
+    if task == "rsa":
+        out = np.full((n, length), np.nan, dtype=np.float32)
+        for i, (c, (a, b)) in enumerate(zip(chains, spans, strict=True)):
+            out[i, :b - a] = c.rsa[a:b]
+        return out
+    out = np.full((n, length), -100, dtype=np.int64)
+    for i, (c, (a, b)) in enumerate(zip(chains, spans, strict=True)):
+        labels = {"ss8": c.ss8, "ss3": c.ss3, "disorder": c.disorder}[task]
+        if labels is not None:
+            out[i, :b - a] = labels[a:b]
+    return out
+
+
 def collate(chains: Sequence[Chain], tasks: Sequence[str] = ("ss8", "ss3", "rsa"),
             *, crop: Sequence[tuple[int, int]] | None = None, embedder=None) -> dict:
     """Pad chains into one trainer batch.
 
     Returns ``{"inputs": (N, L) long, "targets": {task: (N, L)}, "forward_kwargs": {"mask":
     (N, L) bool}, "ids": [...]}``; padding has token ``PAD_INDEX``, label ``-100`` / NaN.
+    When every chain carries soft targets for a task (:attr:`Chain.soft`), that task's target
+    is the soft one: ``(N, L, C)`` float probabilities, NaN where absent.
     With an ``embedder`` (``seqs -> [(L, D) arrays]``, e.g. ESM-2) the inputs are ``(N, L, D)``
     features instead of tokens.
     """
@@ -183,17 +228,9 @@ def collate(chains: Sequence[Chain], tasks: Sequence[str] = ("ss8", "ss3", "rsa"
     length = max(b - a for a, b in spans)
     n = len(chains)
     tokens = np.full((n, length), PAD_INDEX, dtype=np.int64)
-    ss8 = np.full((n, length), -100, dtype=np.int64)
-    rsa = np.full((n, length), np.nan, dtype=np.float32)
     for i, (c, (a, b)) in enumerate(zip(chains, spans, strict=False)):
         tokens[i, :b - a] = c.tokens[a:b]
-        ss8[i, :b - a] = c.ss8[a:b]
-        rsa[i, :b - a] = c.rsa[a:b]
-    ss3 = np.full_like(ss8, -100)
-    ok = ss8 >= 0
-    ss3[ok] = SS8_TO_SS3_INDEX[ss8[ok]]
-    all_targets = {"ss8": torch.from_numpy(ss8), "ss3": torch.from_numpy(ss3),
-                   "rsa": torch.from_numpy(rsa)}
+    targets = {t: torch.from_numpy(_padded_targets(chains, spans, length, t)) for t in tasks}
     inputs = torch.from_numpy(tokens)
     mask = inputs != PAD_INDEX
     if embedder is not None:
@@ -203,7 +240,7 @@ def collate(chains: Sequence[Chain], tasks: Sequence[str] = ("ss8", "ss3", "rsa"
         inputs = torch.zeros(n, length, np.asarray(feats[0]).shape[1])
         for i, (f, (a, b)) in enumerate(zip(feats, spans, strict=True)):
             inputs[i, :b - a] = torch.as_tensor(np.asarray(f)[a:b], dtype=torch.float32)
-    return {"inputs": inputs, "targets": {t: all_targets[t] for t in tasks},
+    return {"inputs": inputs, "targets": targets,
             "forward_kwargs": {"mask": mask}, "ids": [c.id for c in chains]}
 
 

@@ -34,21 +34,23 @@ class StructureEnsemble(nn.Module):
     """Average several structure models (same input type) into one predictor.
 
     ``forward`` returns, per task, what :func:`~bio_mtl.structure.predict_structure` expects
-    from a single model: SS8 and SS3 as log mean probabilities (their softmax is the mean of
-    the members' probabilities) and RSA as the mean of the members' RSA. Each member's SS3
+    from a single model: SS8, SS3 and disorder as log mean probabilities (their softmax is the
+    mean of the members' probabilities) and RSA as the mean of the members' RSA. Each member's SS3
     probabilities follow its own ``ss3_source`` (its SS3 head, or summed SS8 probabilities).
     ``encode`` concatenates the members' shared features (for :mod:`bio_mtl.dissect`).
+    Members may predict different tasks: each task is the mean over the members that predict
+    it (e.g. a disorder head that only newer members have).
 
     Parameters
     ----------
     members
         Structure models (:func:`~bio_mtl.structure.build_structure_model` or loaded ones)
-        with the same tasks, ``input_dim`` and ``backbone``.
+        with the same ``input_dim`` and ``backbone``.
 
     Raises
     ------
     ConfigError
-        No members, or members that read different inputs or predict different tasks.
+        No members, or members that read different inputs.
 
     Examples
     --------
@@ -66,13 +68,13 @@ class StructureEnsemble(nn.Module):
         configs = [m.structure_config for m in members]
         first = configs[0]
         for k, cfg in enumerate(configs[1:], start=1):
-            for key in ("tasks", "input_dim", "backbone"):
+            for key in ("input_dim", "backbone"):
                 if getattr(cfg, key) != getattr(first, key):
                     raise ConfigError(f"ensemble member {k} has {key}={getattr(cfg, key)!r}, "
                                       f"member 0 has {getattr(first, key)!r}; members must "
                                       "read the same inputs and predict the same tasks")
         self.members = nn.ModuleList(members)
-        tasks = tuple(first.tasks)
+        tasks = tuple(dict.fromkeys(t for cfg in configs for t in cfg.tasks))
         if "ss8" in tasks and "ss3" not in tasks:
             tasks = (*tasks, "ss3")
         self.structure_config = dataclasses.replace(first, tasks=tasks, ss3_source="head")
@@ -85,12 +87,13 @@ class StructureEnsemble(nn.Module):
     def forward(self, inputs: torch.Tensor, **kwargs) -> dict[str, torch.Tensor]:
         """``{task: output}`` averaged over the members (see the class docstring)."""
         sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
         for member in self.members:
             for task, value in _member_outputs(member, inputs, **kwargs).items():
                 sums[task] = sums[task] + value if task in sums else value
-        n = len(self.members)
-        out = {task: value / n for task, value in sums.items()}
-        for task in ("ss8", "ss3"):
+                counts[task] = counts.get(task, 0) + 1
+        out = {task: value / counts[task] for task, value in sums.items()}
+        for task in ("ss8", "ss3", "disorder"):
             if task in out:
                 out[task] = out[task].clamp_min(1e-12).log()  # (N, L, C) log mean probability
         return out
@@ -107,9 +110,12 @@ def _member_outputs(member: nn.Module, inputs: torch.Tensor, **kwargs) -> dict:
         out["ss3"] = raw["ss3"].float().softmax(-1)
     elif "ss8" in out:
         index = torch.from_numpy(SS8_TO_SS3_INDEX).to(out["ss8"].device)
-        out["ss3"] = torch.zeros(*out["ss8"].shape[:-1], 3).index_add_(-1, index, out["ss8"])
+        out["ss3"] = torch.zeros(*out["ss8"].shape[:-1], 3, device=index.device).index_add_(
+            -1, index, out["ss8"])
     if "rsa" in raw:
         out["rsa"] = raw["rsa"].float()
+    if "disorder" in raw:
+        out["disorder"] = raw["disorder"].float().softmax(-1)
     return out
 
 

@@ -36,11 +36,16 @@ TASKS = {
     "ss3": TaskSpec("ss3", "token_classification", 3, metrics=("accuracy", "macro_f1"),
                     labels=tuple(SS3)),
     "rsa": TaskSpec("rsa", "token_regression", 1, metrics=("pearson", "mae")),
+    # disordered or unobserved residues (mask 0 of the NetSurfP-2.0 training set), as
+    # NetSurfP-2.0 predicts them (Klausen et al. 2019)
+    "disorder": TaskSpec("disorder", "token_classification", 2, metrics=("auroc", "mcc"),
+                         labels=("ordered", "disordered")),
 }
 
 
 def structure_tasks(names) -> list[TaskSpec]:
-    """The :class:`~bio_mtl.mtl.TaskSpec` of each named task (``ss8``, ``ss3``, ``rsa``)."""
+    """The :class:`~bio_mtl.mtl.TaskSpec` of each named task (``ss8``, ``ss3``, ``rsa``,
+    ``disorder``)."""
     return [TASKS[n] for n in names]
 
 
@@ -51,7 +56,7 @@ class StructureModelConfig:
     Parameters
     ----------
     tasks
-        Heads to build, a subset of ``("ss8", "ss3", "rsa")``.
+        Heads to build, a subset of ``("ss8", "ss3", "rsa", "disorder")``.
     input_dim
         ``None`` for residue-index input (22 tokens: 20 amino acids, X, padding), or the width
         of precomputed per-residue features (e.g. 320 for ESM-2 t6 8M).

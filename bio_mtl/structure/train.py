@@ -47,10 +47,12 @@ def _paths(value) -> list[str]:
     return [str(v) for v in value]
 
 
-def _load(paths, *, use_ss, use_rsa, exclude) -> list[Chain]:
+def _load(paths, *, use_ss, use_rsa, exclude, use_disorder=True) -> list[Chain]:
+    """Chains of ``paths``; training and RSA files' masks mark disorder (NetSurfP-2.0)."""
     out: list[Chain] = []
     for p in paths:
-        out.extend(read_chains(p, use_ss=use_ss, use_rsa=use_rsa, exclude_ids=exclude))
+        out.extend(read_chains(p, use_ss=use_ss, use_rsa=use_rsa, use_disorder=use_disorder,
+                               exclude_ids=exclude))
     return out
 
 
@@ -63,16 +65,19 @@ def compare_ss3_sources(model, batches) -> dict[str, float]:
 
     right = {"head": 0, "ss8": 0}
     total = 0
-    index = torch.from_numpy(SS8_TO_SS3_INDEX)
+    device = next(model.parameters()).device
+    index = torch.from_numpy(SS8_TO_SS3_INDEX).to(device)
     model.eval()
     with torch.inference_mode():
         for batch in batches:
-            out = model(batch["inputs"], **batch.get("forward_kwargs", {}))
-            target = batch["targets"]["ss3"]
+            mask = batch.get("forward_kwargs", {}).get("mask")
+            out = model(batch["inputs"].to(device),
+                        mask=None if mask is None else mask.to(device))
+            target = batch["targets"]["ss3"].to(device)
             valid = target >= 0
             if "ss8" in out:
                 p8 = out["ss8"].softmax(-1)
-                p3 = torch.zeros(*p8.shape[:-1], 3).index_add_(-1, index, p8)
+                p3 = torch.zeros(*p8.shape[:-1], 3, device=device).index_add_(-1, index, p8)
                 right["ss8"] += int((p3.argmax(-1) == target)[valid].sum())
             if "ss3" in out:
                 right["head"] += int((out["ss3"].argmax(-1) == target)[valid].sum())
@@ -91,7 +96,8 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
                     checkpoint_dir: str | os.PathLike | None = None,
                     log_path: str | os.PathLike | None = None,
                     progress: ProgressCallback | None = None,
-                    embedder=None, init_from=None) -> StructureTrainResult:
+                    embedder=None, init_from=None, teacher=None,
+                    distill_alpha: float = 0.5) -> StructureTrainResult:
     """Train a structure model on labelled chains.
 
     Parameters
@@ -138,6 +144,11 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
         Start from the weights of this checkpoint directory or shipped model name (fine-tuning
         or a warm restart) instead of a random initialisation. Its architecture is used and
         ``model_config`` must be ``None`` or equal to it.
+    teacher, distill_alpha
+        Knowledge distillation: a structure model, ensemble, checkpoint folder or shipped model
+        name whose predictions on the training chains become soft targets, blended with the
+        labels as ``distill_alpha * label + (1 - distill_alpha) * teacher``
+        (:func:`bio_mtl.structure.distill.add_soft_targets`). Validation uses the labels only.
 
     Raises
     ------
@@ -162,6 +173,13 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     train, val = _chains(mcfg.tasks, *files, val_fraction=val_fraction,
                          rsa_val_fraction=rsa_val_fraction, max_ss_chains=max_ss_chains,
                          rsa_label_chains=rsa_label_chains, exclude=exclude)
+    if teacher is not None:
+        from .distill import add_soft_targets
+        from .pretrained import load_model
+
+        teacher_model = load_model(teacher) if isinstance(teacher, (str, os.PathLike)) \
+            else teacher
+        train = add_soft_targets(train, teacher_model, alpha=distill_alpha, device=tcfg.device)
     train_batches = TokenBatches(train, batch_tokens=batch_tokens, tasks=mcfg.tasks, shuffle=True,
                                  seed=tcfg.seed, ss_fraction=ss_fraction, rsa_repeat=rsa_repeat,
                                  max_len=max_len, embedder=embedder)
@@ -177,12 +195,16 @@ def train_structure(train_paths, *, rsa_paths=None, val_paths=None, val_fraction
     metrics = _validation_metrics(trainer, model, val_batches)
     metrics["n_train_chains"], metrics["n_val_chains"] = len(train), len(val)
     metrics["best_epoch"] = trainer.best_epoch_
+    model.cpu()  # saved and returned on the CPU, whatever device trained it
     if out_dir is not None:
         batching = {"batch_tokens": batch_tokens, "max_len": max_len, "ss_fraction": ss_fraction,
                     "rsa_repeat": rsa_repeat, "val_fraction": val_fraction,
                     "rsa_val_fraction": rsa_val_fraction, "max_ss_chains": max_ss_chains,
                     "rsa_label_chains": rsa_label_chains, "select_best": select_best,
-                    "exclude_ids": sorted(exclude)}
+                    "exclude_ids": sorted(exclude),
+                    "teacher": None if teacher is None or not isinstance(teacher, (str, os.PathLike))
+                    else str(teacher), "distill_alpha": distill_alpha if teacher is not None
+                    else None}
         save_structure_model(model, out_dir, train_config=tcfg.to_dict(), seed=tcfg.seed,
                              data=[_fingerprint(p) for f in files for p in f], metrics=metrics,
                              history=trainer.history_, batching=batching,
@@ -221,12 +243,14 @@ def _chains(tasks, train_files, rsa_files, val_files, *, val_fraction, rsa_val_f
     """
     use_ss = any(t in tasks for t in ("ss8", "ss3"))
     use_rsa = "rsa" in tasks
+    use_disorder = "disorder" in tasks
     ss_chains = _load(train_files, use_ss=True, use_rsa=True, exclude=exclude)
     rsa_chains = _load(rsa_files, use_ss=True, use_rsa=True, exclude=exclude)
     ss_chains, rsa_chains = join_rsa(ss_chains, rsa_chains)
     if val_files:
         ss_train, rsa_train = ss_chains, rsa_chains
-        val = _load(val_files, use_ss=True, use_rsa=True, exclude=())
+        # an explicit validation file may be CB513, whose mask is not disorder
+        val = _load(val_files, use_ss=True, use_rsa=True, exclude=(), use_disorder=False)
     else:
         ss_train, ss_val = split_chains(ss_chains, val_fraction)
         rsa_train, rsa_val = split_chains(rsa_chains, rsa_val_fraction)
@@ -238,9 +262,11 @@ def _chains(tasks, train_files, rsa_files, val_files, *, val_fraction, rsa_val_f
                                for x in (ss_train, rsa_train))
 
     def keep(c: Chain) -> Chain | None:
-        c = Chain(c.id, c.seq, c.tokens, c.ss8 if use_ss else np.full_like(c.ss8, -100),
-                  c.rsa if use_rsa else np.full_like(c.rsa, np.nan))
-        return c if (use_ss and c.has_ss) or (use_rsa and c.has_rsa) else None
+        c = dataclasses.replace(c, ss8=c.ss8 if use_ss else np.full_like(c.ss8, -100),
+                                rsa=c.rsa if use_rsa else np.full_like(c.rsa, np.nan),
+                                disorder=c.disorder if use_disorder else None)
+        return c if (use_ss and c.has_ss) or (use_rsa and c.has_rsa) \
+            or (use_disorder and c.has_disorder) else None
 
     train = [k for k in map(keep, ss_train + rsa_train) if k is not None]
     val = [k for k in map(keep, val) if k is not None]
@@ -287,7 +313,7 @@ def limit_rsa_labels(chains: list[Chain], pool: list[Chain], n: int) -> list[Cha
                       key=lambda i: hashlib.sha256(i.encode()).hexdigest())
     keep = set(labelled[:n])
     return [c if c.id in keep or not c.has_rsa else
-            Chain(c.id, c.seq, c.tokens, c.ss8, np.full_like(c.rsa, np.nan)) for c in chains]
+            dataclasses.replace(c, rsa=np.full_like(c.rsa, np.nan)) for c in chains]
 
 
 def _fingerprint(path: str) -> dict:
