@@ -36,7 +36,7 @@ def validation_chains(data: Path):
 
 def score(model, chains) -> dict:
     """Q3 / Q8 / RSA r / disorder AUC and MCC of ``model`` on ``chains``."""
-    from bio_mtl.mtl.tasks import _auroc, _mcc
+    from bio_mtl.mtl.metrics import auroc, mcc
     from bio_mtl.structure.distill import teacher_predictions
 
     preds = teacher_predictions(chains, model)
@@ -57,7 +57,7 @@ def score(model, chains) -> dict:
            "rsa_r": float(np.corrcoef(np.concatenate(rsa_t), np.concatenate(rsa_p))[0, 1])}
     if dis_t:
         y, p = np.concatenate(dis_t), np.concatenate(dis_p)
-        out["disorder_auc"], out["disorder_mcc"] = _auroc(y, p), _mcc(y, (p > 0.5).astype(int))
+        out["disorder_auc"], out["disorder_mcc"] = auroc(y, p), mcc(y, (p > 0.5).astype(int))
     return out
 
 

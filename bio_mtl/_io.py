@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "file_sha256", "open_text"]
+__all__ = ["atomic_write", "file_sha256", "open_input", "open_text"]
 
 
 @contextlib.contextmanager
@@ -56,6 +56,52 @@ def _umask() -> int:
     mask = os.umask(0)  # the only portable way to read it is to set it and put it back
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def open_input(path: str | os.PathLike, mode: str = "r", *, what: str = "input file"
+               ) -> Iterator[IO]:
+    """Open a user's input file; every OS and decoding problem becomes one ``InputError``.
+
+    The one place that maps ``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``
+    and ``UnicodeDecodeError`` (raised while reading a text handle) to a one-line
+    :class:`~bio_mtl.errors.InputError` naming the file.
+
+    Parameters
+    ----------
+    path
+        The file.
+    mode
+        ``"r"`` (UTF-8 text) or ``"rb"``.
+    what
+        What the file is, for messages (``"FASTA file"``, ``"patient table"``).
+
+    Examples
+    --------
+    >>> with open_input("/no/such/file") as handle:
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    bio_mtl.errors.InputError: /no/such/file: no such input file
+    """
+    from .errors import InputError
+
+    try:
+        handle = open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    except FileNotFoundError:
+        raise InputError(f"no such {what}", path=path) from None
+    except IsADirectoryError:
+        raise InputError(f"is a folder, not a {what}", path=path) from None
+    except PermissionError:
+        raise InputError(f"permission denied reading the {what}", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} ({exc.strerror})", path=path) from None
+    with handle:
+        try:
+            yield handle
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start}); is it the right {what}?",
+                             path=path) from None
 
 
 def open_text(source: str | os.PathLike | IO[str]) -> IO[str]:

@@ -237,6 +237,65 @@ def parse_config(data: Any, *, source: str = "<config>",
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def read_mapping(path: str | os.PathLike, *, what: str = "config") -> dict:
+    """Read a YAML (or ``.json``) file that must hold a mapping: the one config-file reader.
+
+    Every command's ``--config`` goes through here, then through
+    :func:`~bio_mtl.mtl._dataclasses.dataclass_from_dict` for its keys and values.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages (``"config"``, ``"DosingModel parameters"``).
+
+    Returns
+    -------
+    dict
+        The mapping (empty for an empty file).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable, not UTF-8 text, not valid YAML/JSON, or not a
+        mapping; the message names the file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
+    >>> _ = f.write_text("epochs: 3")
+    >>> read_mapping(f)
+    {'epochs': 3}
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text {what} file (byte {exc.start} is not UTF-8)"
+                          ) from None
+    is_json = path.suffix == ".json"
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        problem = str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid {'JSON' if is_json else 'YAML'} ({problem})"
+                          ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what} keys, got "
+                          f"{type(data).__name__}")
+    return data
+
+
 def load_config(path: str | os.PathLike) -> ExperimentConfig:
     """Read an experiment config from a ``.yaml`` / ``.yml`` or ``.json`` file.
 
@@ -245,20 +304,8 @@ def load_config(path: str | os.PathLike) -> ExperimentConfig:
     ConfigError
         If the file is missing, not valid YAML/JSON, or holds unknown keys or bad values.
     """
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        problem = str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
-                          f" ({problem})") from None
-    return parse_config(data, source=str(path), base_dir=path.parent)
+    return parse_config(read_mapping(path), source=str(path), base_dir=path.parent)
 
 
 def config_to_dict(config: ExperimentConfig) -> dict:

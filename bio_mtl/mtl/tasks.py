@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from . import metrics as M
 from ._dataclasses import check_types
 
 __all__ = ["KINDS", "LOSSES", "METRICS", "TaskSpec", "compute_loss", "compute_metrics",
@@ -214,45 +215,6 @@ def compute_loss(task: TaskSpec, pred: torch.Tensor, target: torch.Tensor,
     raise ConfigError(f"task {task.name!r}: loss {loss!r} does not fit kind {task.kind!r}")
 
 
-def _pearson(y: np.ndarray, p: np.ndarray) -> float:
-    if len(y) < 2 or np.std(y) == 0 or np.std(p) == 0:
-        return float("nan")
-    return float(np.corrcoef(y, p)[0, 1])
-
-
-def _auroc(y: np.ndarray, score: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _mcc(y: np.ndarray, p: np.ndarray) -> float:
-    """Matthews correlation coefficient of binary labels (NaN when a margin is empty)."""
-    tp = float(np.sum((p == 1) & (y == 1)))
-    tn = float(np.sum((p == 0) & (y == 0)))
-    fp = float(np.sum((p == 1) & (y == 0)))
-    fn = float(np.sum((p == 0) & (y == 1)))
-    denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return (tp * tn - fp * fn) / denom if denom else float("nan")
-
-
-def _macro_f1(y: np.ndarray, p: np.ndarray, n_classes: int) -> float:
-    scores = []
-    for c in range(n_classes):
-        tp = np.sum((p == c) & (y == c))
-        fp = np.sum((p == c) & (y != c))
-        fn = np.sum((p != c) & (y == c))
-        if tp + fp + fn == 0:
-            continue
-        scores.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores)) if scores else float("nan")
-
-
 def compute_metrics(task: TaskSpec, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Metrics of ``task`` on already-masked, flattened predictions.
 
@@ -288,30 +250,27 @@ def compute_metrics(task: TaskSpec, pred: np.ndarray, target: np.ndarray) -> dic
                 labels = pred.argmax(axis=1)
                 y = target.astype(int)
             if metric == "accuracy":
-                out[metric] = float(np.mean(labels == y))
+                out[metric] = M.accuracy(y, labels)
             elif metric == "macro_f1":
-                out[metric] = _macro_f1(y, labels, max(task.n_outputs, 2))
+                out[metric] = M.macro_f1(y, labels, max(task.n_outputs, 2))
             elif metric == "auroc":
-                out[metric] = _auroc(y, score) if score is not None else float("nan")
+                out[metric] = M.auroc(y, score) if score is not None else float("nan")
             elif metric == "mcc":
-                out[metric] = _mcc(y, labels) if max(task.n_outputs, 2) == 2 else float("nan")
+                out[metric] = M.mcc(y, labels) if max(task.n_outputs, 2) == 2 else float("nan")
             else:
                 raise ConfigError(f"task {task.name!r}: metric {metric!r} needs a regression task")
             continue
         p = pred.reshape(len(pred), -1)
         t = target.astype(np.float64).reshape(len(target), -1)
-        if metric == "mse":
-            out[metric] = float(np.mean((p - t) ** 2))
-        elif metric == "mae":
-            out[metric] = float(np.mean(np.abs(p - t)))
+        columns = [(t[:, j], p[:, j]) for j in range(t.shape[1])]
+        if metric in ("mse", "mae"):
+            out[metric] = getattr(M, metric)(t, p)
         elif metric == "pearson":
-            r = np.array([_pearson(t[:, j], p[:, j]) for j in range(t.shape[1])])
+            r = np.array([M.pearson(a, b) for a, b in columns])
             # NaN (not a warning) when every output is constant or has too few values
             out[metric] = float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")
         elif metric == "r2":
-            ss_res = np.sum((t - p) ** 2, axis=0)
-            ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
-            out[metric] = float(np.mean(1 - ss_res / np.where(ss_tot == 0, np.nan, ss_tot)))
+            out[metric] = float(np.mean([M.r2(a, b) for a, b in columns]))
         else:
             raise ConfigError(f"task {task.name!r}: metric {metric!r} needs a classification task")
     return out
