@@ -81,3 +81,20 @@ class _ConvStack(nn.Module):
             z = (norm(h) * m).transpose(1, 2)                        # (N, D, L)
             h = h + self.drop(F.gelu(conv(z).transpose(1, 2))) * m   # (N, L, D)
         return h
+
+
+def resolve_entry(entry) -> tuple[type, type]:
+    """A registry entry as ``(config class, module class)``.
+
+    Engine blocks are registered as the two classes. Application blocks (the structure encoder,
+    the pathway encoder, the drug head, ...) are registered as a string
+    ``"package.module:ConfigClass:ModuleClass"`` imported on first use, so the engine never
+    imports an application.
+    """
+    if not isinstance(entry, str):
+        return entry
+    import importlib
+
+    module, config_name, module_name = entry.split(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, config_name), getattr(mod, module_name)

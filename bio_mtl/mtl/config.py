@@ -117,6 +117,7 @@ class ModelConfig:
     task_heads: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from ._layers import resolve_entry
         from .architectures import ARCHITECTURES
         from .encoders import ENCODERS
         from .heads import HEADS
@@ -124,18 +125,19 @@ class ModelConfig:
         _choice("model.encoder", self.encoder, ENCODERS)
         _choice("model.architecture", self.architecture, ARCHITECTURES)
         _choice("model.head", self.head, HEADS)
-        dataclass_from_dict(ENCODERS[self.encoder][0], self.encoder_params,
+        dataclass_from_dict(resolve_entry(ENCODERS[self.encoder])[0], self.encoder_params,
                             where="model.encoder_params")
         dataclass_from_dict(ARCHITECTURES[self.architecture][0], self.architecture_params,
                             where="model.architecture_params")
-        dataclass_from_dict(HEADS[self.head][0], self.head_params, where="model.head_params")
+        dataclass_from_dict(resolve_entry(HEADS[self.head])[0], self.head_params,
+                            where="model.head_params")
         for task, spec in self.task_heads.items():
             where = f"model.task_heads.{task}"
             if not isinstance(spec, dict) or "name" not in spec:
                 raise ConfigError(f"{where}: expected a mapping with a 'name' key")
             _choice(f"{where}.name", spec["name"], HEADS)
             params = {k: v for k, v in spec.items() if k != "name"}
-            dataclass_from_dict(HEADS[spec["name"]][0], params, where=where)
+            dataclass_from_dict(resolve_entry(HEADS[spec["name"]])[0], params, where=where)
 
 
 def _choice(where: str, value: Any, choices) -> None:

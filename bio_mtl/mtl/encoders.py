@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._dataclasses import dataclass_from_dict
-from ._layers import _check, _check_tokens, _ConvStack, _TokenInput, masked_pool
+from ._layers import _check, _check_tokens, _ConvStack, _TokenInput, masked_pool, resolve_entry
 from .transformer import TransformerEncoder, TransformerEncoderConfig
 
 __all__ = ["ENCODERS", "BiLSTMEncoder", "BiLSTMEncoderConfig", "ConvEncoder",
@@ -211,7 +211,7 @@ class BiLSTMEncoder(nn.Module):
         return h if self.config.pool == "none" else masked_pool(h, mask, self.config.pool)
 
 # name -> (config class, module class): the single source for get_encoder, YAML and the docs.
-ENCODERS: dict[str, tuple[type, type]] = {
+ENCODERS: dict[str, tuple[type, type] | str] = {
     "mlp": (MLPEncoderConfig, MLPEncoder),
     "cnn": (ConvEncoderConfig, ConvEncoder),
     "bilstm": (BiLSTMEncoderConfig, BiLSTMEncoder),
@@ -242,5 +242,5 @@ def get_encoder(name: str, **config) -> nn.Module:
     """
     if name not in ENCODERS:
         raise ConfigError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
-    config_cls, module_cls = ENCODERS[name]
+    config_cls, module_cls = resolve_entry(ENCODERS[name])
     return module_cls(dataclass_from_dict(config_cls, config, where=f"encoder {name!r}"))

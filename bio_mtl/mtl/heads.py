@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._dataclasses import dataclass_from_dict
+from ._layers import resolve_entry
 
 __all__ = ["HEADS", "AdversarialHead", "AdversarialHeadConfig", "BoundedHead",
            "BoundedHeadConfig", "LinearHead", "LinearHeadConfig", "MLPHead", "MLPHeadConfig",
@@ -201,7 +202,7 @@ class AdversarialHead(nn.Module):
 
 
 # name -> (config class, module class)
-HEADS: dict[str, tuple[type, type]] = {
+HEADS: dict[str, tuple[type, type] | str] = {
     "linear": (LinearHeadConfig, LinearHead),
     "mlp": (MLPHeadConfig, MLPHead),
     "bounded": (BoundedHeadConfig, BoundedHead),
@@ -230,6 +231,6 @@ def get_head(name: str, in_dim: int, n_outputs: int, **config) -> nn.Module:
     """
     if name not in HEADS:
         raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEADS)}")
-    config_cls, module_cls = HEADS[name]
+    config_cls, module_cls = resolve_entry(HEADS[name])
     return module_cls(in_dim, n_outputs, dataclass_from_dict(config_cls, config,
                                                             where=f"head {name!r}"))
