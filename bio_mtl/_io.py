@@ -1,29 +1,71 @@
-"""Small I/O helpers: atomic writes and gzip-aware text opening."""
+"""The library's I/O layer: safe output writing, one input opener, gzip-aware text.
+
+Outputs: :func:`atomic_write` (regular files atomically, device files and FIFOs directly),
+:func:`atomic_folder` (a model folder appears whole or not at all), :func:`write_error` (an
+``OSError`` while writing -> one-line :class:`~bio_mtl.errors.OutputError`), and the identity
+checks :func:`same_file` / :func:`is_inside` the CLI uses to refuse an output that would
+overwrite an input. Inputs: :func:`open_input` and :func:`open_text`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
 import os
+import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "file_sha256", "open_input", "open_text"]
+__all__ = ["atomic_folder", "atomic_write", "file_sha256", "is_inside", "is_regular_target",
+           "open_input", "open_text", "same_file", "write_error"]
+
+
+#: errno values that mean "the output cannot be written", mapped to one-line reasons.
+_WRITE_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                 errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                 errno.EPERM: "operation not permitted", errno.EISDIR: "is a directory",
+                 errno.EIO: "input/output error", errno.ENOTDIR: "a parent is not a directory"}
+
+
+def write_error(exc: OSError, path: str | os.PathLike) -> Exception:
+    """The :class:`~bio_mtl.errors.OutputError` for an ``OSError`` raised writing ``path``."""
+    from .errors import OutputError
+
+    reason = _WRITE_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+    return OutputError(f"cannot write: {reason}", path=path)
+
+
+def is_regular_target(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is (or will be) a regular file: absent, or a file after symlinks.
+
+    Device files (``/dev/null``, ``/dev/stdout``), FIFOs and sockets are not: they are written
+    directly, never replaced.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(mode)
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Write ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
+    """Write ``path`` safely: atomically for regular files, directly for everything else.
 
-    If the body raises, the temporary file is removed and ``path`` is left untouched, so a
-    failed run never leaves a partial output file. The file gets the permissions a plain
-    ``open(path, "w")`` would give (``0o666`` less the umask), not the private ``0o600`` of
-    the temporary file.
+    For a regular file (or a new one) the data goes to a temporary file in the same folder,
+    renamed over ``path`` at the end (``os.replace``), so a failed run never leaves a partial
+    output file and a reader never sees half a file. A symbolic link is followed: its target is
+    replaced and the link stays a link. A device file (``/dev/null``, ``/dev/stdout``), FIFO or
+    socket is opened and written directly: it is never replaced by a regular file. The file
+    gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask),
+    not the private ``0o600`` of the temporary file.
 
     Parameters
     ----------
@@ -33,23 +75,108 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
         ``"w"`` (text) or ``"wb"`` (binary).
     **kwargs
         Passed to :func:`open` (e.g. ``encoding``, ``newline``).
+
+    Raises
+    ------
+    OutputError
+        When the disk is full, the file system read-only or another ``OSError`` stops the
+        write (:func:`write_error`); nothing partial is left.
     """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
+    if not is_regular_target(path):
+        try:
+            with open(path, mode, **kwargs) as handle:
+                yield handle
+        except OSError as exc:
+            raise write_error(exc, path) from None
+        return
+    final = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    directory = final.parent if str(final.parent) else Path(".")
     try:
-        with open(tmp, mode, **kwargs) as handle:
-            yield handle
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(exc, path) from None
+    try:
+        try:
+            with open(tmp, mode, **kwargs) as handle:
+                yield handle
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise write_error(exc, path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
+    """Fill a new folder's files in a temporary sibling folder, then move them in together.
+
+    The body writes into the yielded temporary folder; at the end each file is renamed into
+    ``directory`` (created if needed; files already there with other names are kept). If the
+    body fails (a full disk while saving a model, say), the temporary folder is removed and
+    ``directory`` is left as it was: no half-written model folder.
+
+    Raises
+    ------
+    OutputError
+        For an ``OSError`` while creating or moving the files.
+    """
+    directory = Path(directory)
+    parent = directory.parent if str(directory.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise write_error(exc, directory) from None
+    try:
+        try:
+            yield tmp
+        except OSError as exc:
+            raise write_error(exc, directory) from None
+        created = not directory.exists()
+        try:
+            directory.mkdir(exist_ok=True)
+            for item in sorted(tmp.iterdir()):
+                os.replace(item, directory / item.name)
+        except OSError as exc:
+            if created:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise write_error(exc, directory) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same existing file (device and inode, as ``os.path.samefile``).
+
+    Examples
+    --------
+    >>> same_file("/dev/null", "/dev/../dev/null"), same_file("/dev/null", "/no/such")
+    (True, False)
+    """
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (after resolving symlinks).
+
+    Examples
+    --------
+    >>> is_inside("/tmp/m/model.safetensors", "/tmp/m"), is_inside("/tmp/other", "/tmp/m")
+    (True, False)
+    """
+    p = Path(os.path.realpath(path))
+    f = Path(os.path.realpath(folder))
+    return p == f or f in p.parents
 
 
 def _umask() -> int:

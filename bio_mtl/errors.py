@@ -1,7 +1,8 @@
 """The bio_mtl exception tree.
 
 Every error a user can cause is a :class:`BioMTLError`. The CLI maps each branch to one exit
-code (see ``cli/errors.py``): input data -> 3, model/checkpoint/config -> 4.
+code (see ``cli/errors.py``): input data -> 3, model/checkpoint/config -> 4, output that could not
+be written (disk full, I/O error) -> 5.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "MissingColumnError",
     "ModelError",
     "NotFittedError",
+    "OutputError",
     "UnknownAlleleError",
     "UnknownResidueError",
 ]
@@ -83,3 +85,22 @@ class ConfigError(ModelError, ValueError):
 
 class NotFittedError(BioMTLError, ValueError, AttributeError):
     """An estimator used before ``fit``."""
+
+
+class OutputError(BioMTLError):
+    """An output that could not be written (disk full, read-only file system, I/O error).
+
+    Raised while writing, after the checks made up front passed; nothing partial is left.
+
+    Parameters
+    ----------
+    problem
+        What went wrong, in words.
+    path
+        The output being written.
+    """
+
+    def __init__(self, problem: str, *, path: object = None) -> None:
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)

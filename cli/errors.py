@@ -7,15 +7,16 @@
 | 2 | usage error (bad option or argument, from click) |
 | 3 | bad input data (FASTA, genotype, table, AnnData) |
 | 4 | bad model, checkpoint or config |
+| 5 | an output could not be written (disk full, read-only file system, I/O error) |
 """
 
 from __future__ import annotations
 
 import click
 
-from ..errors import BioMTLError, InputError, ModelError
+from ..errors import BioMTLError, InputError, ModelError, OutputError
 
-__all__ = ["EXIT_CODES", "BadInput", "BadModel", "translate"]
+__all__ = ["EXIT_CODES", "BadInput", "BadModel", "BadOutput", "translate"]
 
 
 class BadInput(click.ClickException):
@@ -30,7 +31,13 @@ class BadModel(click.ClickException):
     exit_code = 4
 
 
-EXIT_CODES = {"ok": 0, "internal": 1, "usage": 2, "input": 3, "model": 4}
+class BadOutput(click.ClickException):
+    """An output that could not be written (exit code 5)."""
+
+    exit_code = 5
+
+
+EXIT_CODES = {"ok": 0, "internal": 1, "usage": 2, "input": 3, "model": 4, "output": 5}
 
 
 def translate(exc: BioMTLError) -> click.ClickException:
@@ -40,4 +47,6 @@ def translate(exc: BioMTLError) -> click.ClickException:
         return BadModel(message)
     if isinstance(exc, InputError):
         return BadInput(message)
+    if isinstance(exc, OutputError):
+        return BadOutput(message)
     return click.ClickException(message)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import atomic_write
+from .._io import _umask, atomic_folder, write_error
 from .._versions import versions
 from ..errors import CheckpointError
 
@@ -30,7 +30,7 @@ FORMAT = "bio_mtl.checkpoint/1"
 def save_checkpoint(directory: str | os.PathLike, model: nn.Module, *, kind: str,
                     config: dict[str, Any], extra_tensors: dict[str, torch.Tensor] | None = None,
                     **metadata: Any) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (atomically each).
+    """Write ``model.safetensors`` and ``config.json`` into ``directory``, all or nothing.
 
     Parameters
     ----------
@@ -52,18 +52,22 @@ def save_checkpoint(directory: str | os.PathLike, model: nn.Module, *, kind: str
     from safetensors.torch import save_file, save_model
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    # safetensors writes by file name: fill atomic_write's temporary file, which it then
-    # renames into place with the usual (umask) permissions
-    with atomic_write(directory / WEIGHTS_NAME, "wb") as handle:
-        save_model(model, handle.name)
-    if extra_tensors:
-        with atomic_write(directory / "extra.safetensors", "wb") as handle:
-            save_file({k: v.detach().contiguous().cpu() for k, v in extra_tensors.items()},
-                      handle.name)
     doc = {"format": FORMAT, "kind": kind, "config": config, "versions": versions(), **metadata}
-    with atomic_write(directory / CONFIG_NAME) as handle:
-        json.dump(doc, handle, indent=2, sort_keys=False, default=_json_default)
+    text = json.dumps(doc, indent=2, sort_keys=False, default=_json_default)
+    # every file is written into a temporary sibling folder and moved in at the end, so a
+    # failure (a full disk) leaves no half-written model folder
+    with atomic_folder(directory) as tmp:
+        try:
+            save_model(model, str(tmp / WEIGHTS_NAME))
+            if extra_tensors:
+                save_file({k: v.detach().contiguous().cpu() for k, v in extra_tensors.items()},
+                          str(tmp / "extra.safetensors"))
+            (tmp / CONFIG_NAME).write_text(text, encoding="utf-8")
+            for name in (WEIGHTS_NAME, CONFIG_NAME, "extra.safetensors"):
+                if (tmp / name).exists():
+                    os.chmod(tmp / name, 0o666 & ~_umask())
+        except OSError as exc:
+            raise write_error(exc, directory) from None
     return directory
 
 
