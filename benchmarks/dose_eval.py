@@ -12,8 +12,7 @@ import json
 import time
 
 from bio_mtl.dosing.evaluate import evaluate_cohort
-from bio_mtl.dosing.features import read_dose_table
-from bio_mtl.dosing.iwpc import trainable_mask
+from bio_mtl.dosing.features import read_training_table
 
 
 def format_report(report: dict) -> str:
@@ -51,8 +50,7 @@ def main() -> None:
     parser.add_argument("--params", help="DosingModel parameters as JSON, e.g. "
                                          "'{\"target\": \"sqrt\"}' (default: the defaults)")
     args = parser.parse_args()
-    _, frame, info = read_dose_table(args.data)
-    rows = frame[trainable_mask(frame)].reset_index(drop=True)
+    rows, info = read_training_table(args.data)
     start = time.time()
     params = json.loads(args.params) if args.params else {}
     report = evaluate_cohort(rows, seed=args.seed, dosing_params=params)

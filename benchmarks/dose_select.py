@@ -18,9 +18,8 @@ import time
 
 import numpy as np
 
-from bio_mtl.dosing.evaluate import _folds
-from bio_mtl.dosing.features import read_dose_table
-from bio_mtl.dosing.iwpc import trainable_mask
+from bio_mtl.dosing.evaluate import cv_folds
+from bio_mtl.dosing.features import read_training_table
 from bio_mtl.dosing.metrics import dose_metrics
 from bio_mtl.dosing.model import DosingModel
 
@@ -45,20 +44,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="dose_select.json")
     args = parser.parse_args()
-    _, frame, info = read_dose_table(args.data)
-    rows = frame[trainable_mask(frame)].reset_index(drop=True)
+    rows, info = read_training_table(args.data)
     y = rows["dose_mg_per_week"].to_numpy(float)
     start = time.time()
     outer = {name: np.full(len(rows), np.nan) for name in CANDIDATES}
     selected_pred = np.full(len(rows), np.nan)
     chosen = []
-    for k, (train, test) in enumerate(_folds(rows, "sites", 5, args.seed)):
+    for k, (train, test) in enumerate(cv_folds(rows, "sites", n_splits=5, seed=args.seed)):
         inner_rows = rows.iloc[train].reset_index(drop=True)
         inner_y = inner_rows["dose_mg_per_week"].to_numpy(float)
         inner_score = {}
         for name, params in CANDIDATES.items():
             pred = np.full(len(inner_rows), np.nan)
-            for itr, iva in _folds(inner_rows, "sites", 4, args.seed):
+            for itr, iva in cv_folds(inner_rows, "sites", n_splits=4, seed=args.seed):
                 pred[iva] = _predict(inner_rows, itr, iva, params, args.seed)
             inner_score[name] = dose_metrics(inner_y, pred)["mae"]
             outer[name][test] = _predict(rows, train, test, params, args.seed)

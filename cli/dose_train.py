@@ -5,86 +5,26 @@ from __future__ import annotations
 import click
 
 
-def _read_config(path):
+def _read_config(path) -> dict:
     if path is None:
         return {}
-    import yaml
+    from ..dosing.params import read_params
 
-    from ..errors import ConfigError
-
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of DosingModel parameters")
-    from ..dosing.model import DosingModel
-
-    valid = set(DosingModel().get_params())
-    unknown = sorted(set(data) - valid)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "
-                          f"{', '.join(sorted(valid))}")
-    return data
+    return read_params(path)
 
 
-def _model_params(name_or_dir) -> dict:
-    """DosingModel hyperparameters (less the seed) of a saved or shipped model."""
-    from importlib import resources
+def _add_drugs(base, rows, *, finetune, seed, data, main):
+    """Load ``base`` and add a head for every drug of ``rows`` it does not know yet."""
+    from ..dosing.continual import add_drugs, ignored_genes
+    from ..dosing.pretrained import load_pretrained
 
-    from ..dosing.pretrained import PRETRAINED, resource_dir
-    from ..mtl.checkpoint import read_config
-
-    if str(name_or_dir) in PRETRAINED:
-        with resources.as_file(resource_dir(str(name_or_dir))) as path:
-            params = dict(read_config(path, kind="dosing")["config"]["params"])
-    else:
-        params = dict(read_config(name_or_dir, kind="dosing")["config"]["params"])
-    params.pop("seed", None)
-    return params
-
-
-def _training_rows(data):
-    from ..dosing.features import read_dose_table
-    from ..dosing.iwpc import is_iwpc_format, trainable_mask
-    from ..errors import InputError, MissingColumnError
-
-    raw, frame, info = read_dose_table(data)
-    if not is_iwpc_format(raw.columns) and \
-            "dose_mg_per_week" not in {str(c).strip().lower() for c in raw.columns}:
-        raise MissingColumnError("missing required column 'dose_mg_per_week' (the stable dose "
-                                 "to train on)", path=data)
-    rows = frame[trainable_mask(frame)].reset_index(drop=True)
-    if not len(rows):
-        raise InputError("no rows with a stable dose to train on", path=data)
-    return rows, info
-
-
-def _warn_frozen_genes(model, rows):
-    from ..dosing.features import GENE_FEATURES, feature_table
-
-    feats, _ = feature_table(rows)
-    typed = [g for g in model.untrained_genes_ if (feats[GENE_FEATURES[g][1]] == 0).any()]
-    if typed:
+    model = load_pretrained(base).set_params(seed=seed)
+    typed = [] if finetune else ignored_genes(model, rows)
+    if typed and main:
         click.echo(f"warning: the base model never learned {', '.join(typed)}; the frozen "
                    "pathway layer ignores those genotypes of the new drugs (pass "
                    "--finetune-pathways to learn them)", err=True)
-
-
-def _add_drugs(base, rows, *, finetune, seed, data):
-    """Load ``base`` and add a head for every drug of ``rows`` it does not know yet."""
-    from ..dosing.pretrained import load_pretrained
-    from ..errors import InputError
-
-    model = load_pretrained(base).set_params(seed=seed)
-    new = [d for d in dict.fromkeys(rows["drug"]) if d not in model.drugs_]
-    if not new:
-        raise InputError(f"no new drug to add: {base} already has heads for "
-                         f"{', '.join(model.drugs_)}", path=data)
-    if not finetune:
-        _warn_frozen_genes(model, rows[rows["drug"].isin(new)])
-    for drug in new:
-        rehearsal = rows[rows["drug"].isin(model.drugs_)] if finetune else None
-        model.add_drug(rows[rows["drug"] == drug], rehearsal=rehearsal,
-                       finetune_pathways=finetune)
+    add_drugs(model, rows, finetune_pathways=finetune, path=data)
     return model
 
 
@@ -105,14 +45,20 @@ def _add_drugs(base, rows, *, finetune, seed, data):
 def train_dose(data, out_dir, config_path, base, finetune_pathways, seed):
     """Train the multi-drug dosing model (pathway layer + one head per drug).
 
+    Under torchrun (several processes) training runs with DistributedDataParallel and only
+    rank 0 writes the model.
+
     \b
     Example:
       biomtl train-dose --data iwpc --out runs/warfarin --seed 0
       biomtl train-dose --data patients_long.csv --out runs/multi --config dose.yaml
       biomtl train-dose --data phenytoin.csv --add-to warfarin_iwpc_v1 --out runs/plus
+      torchrun --nproc_per_node=2 -m bio_mtl.cli train-dose --data long.csv --out runs/ddp
     """
-    from ..dosing.metrics import dose_metrics
+    from ..dosing.features import read_training_table
+    from ..dosing.metrics import grouped_metrics
     from ..dosing.model import DosingModel
+    from ..mtl.distributed import cleanup, init_from_env, is_main_process
 
     if base is None and finetune_pathways:
         raise click.UsageError("--finetune-pathways needs --add-to")
@@ -120,19 +66,25 @@ def train_dose(data, out_dir, config_path, base, finetune_pathways, seed):
         raise click.UsageError("--config cannot be combined with --add-to (the new heads use "
                                "the base model's settings)")
     params = {**_read_config(config_path), "seed": seed}
-    rows, info = _training_rows(data)
-    if base is None:
-        model = DosingModel(**params).fit(rows)
-    else:
-        model = _add_drugs(base, rows, finetune=finetune_pathways, seed=seed, data=data)
+    rows, info = read_training_table(data)
+    init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
+    try:
+        main = is_main_process()
+        if base is None:
+            model = DosingModel(**params).fit(rows)
+        else:
+            model = _add_drugs(base, rows, finetune=finetune_pathways, seed=seed, data=data,
+                               main=main)
+    finally:
+        cleanup()
+    if not main:
+        return
     rows = rows[rows["drug"].isin(model.drugs_)].reset_index(drop=True)
-    pred = model.predict(rows)
-    metrics = {d: dose_metrics(rows["dose_mg_per_week"][rows["drug"] == d],
-                               pred[(rows["drug"] == d).to_numpy()])
-               for d in model.drugs_ if (rows["drug"] == d).any()}
+    by_drug = grouped_metrics(rows["dose_mg_per_week"], model.predict(rows), rows["drug"])
     extra = {} if base is None else {"added_to": str(base),
                                      "finetune_pathways": finetune_pathways}
-    model.save(out_dir, data=info, training_metrics_in_sample=metrics, **extra)
+    model.save(out_dir, data=info, **extra,
+               training_metrics_in_sample={d: by_drug[d] for d in model.drugs_ if d in by_drug})
     click.echo(f"trained on {len(rows)} rows ({', '.join(model.drugs_)}); saved to {out_dir}",
                err=True)
 
@@ -160,10 +112,14 @@ def evaluate_dose(data, model_dir, folds, seed, output):
     from .._io import atomic_write
     from .._versions import versions
     from ..dosing.evaluate import evaluate_cohort
+    from ..dosing.features import read_training_table
     from .console import print_table
 
-    params = _model_params(model_dir or "warfarin_iwpc_v1")
-    rows, info = _training_rows(data)
+    from ..dosing.params import saved_params
+
+    params = saved_params(model_dir or "warfarin_iwpc_v1")
+    params.pop("seed", None)
+    rows, info = read_training_table(data)
     report = evaluate_cohort(rows, seed=seed, n_splits=folds, dosing_params=params)
     for scheme, rep in report.items():
         print_table(f"{scheme}: {rep['n_splits']} folds, {rep['n_patients']} patients",

@@ -20,12 +20,15 @@ _EXPORTS = {
     # cohort, features and published algorithms
     "read_iwpc": "iwpc", "IWPCCohort": "iwpc", "iwpc_pharmacogenetic_dose": "iwpc",
     "iwpc_clinical_dose": "iwpc", "impute_vkorc1": "iwpc", "tidy_patients": "features",
-    "feature_table": "features",
+    "feature_table": "features", "read_dose_table": "features",
+    "read_training_table": "features",
     # models, intervals, evaluation
     "DosingModel": "model", "PATHWAYS": "pathway", "conformal_quantile": "conformal",
     "conformal_interval": "conformal", "cross_validate": "evaluate",
     "evaluate_cohort": "evaluate", "simulate_cohort": "simulate", "SIM_DRUGS": "simulate",
     "load_pretrained": "pretrained", "warfarin_iwpc_v1": "pretrained",
+    "add_drugs": "continual", "predict_patient": "predict", "predict_table": "predict",
+    "read_params": "params",
     # metrics
     "mae": "metrics", "pw20": "metrics", "r2": "metrics", "dose_metrics": "metrics",
 }

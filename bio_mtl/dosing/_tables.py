@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._io import open_input
 from ..errors import InputError, MissingColumnError
 
 __all__: list[str] = []
@@ -67,17 +68,19 @@ _OTHER_FORMATS = {b"##fileformat=VCF": "a VCF (genotypes go to --vcf)",
                   b"PK\x03\x04": "a zip archive", b"\x89HDF": "an HDF5 file (e.g. AnnData)"}
 
 
-def _check_table_type(path: Path) -> str:
-    """The table's suffix (``.csv``, ``.tsv.gz``, ...), or an InputError naming what it is."""
+def _check_table_type(path: Path, handle) -> tuple[str, bool]:
+    """``(suffix, gzipped)`` of an open table (``.csv``, ``.tsv.gz``, ...), or an InputError
+    naming what the file is instead."""
     suffixes = [s.lower() for s in path.suffixes[-2:]]
     suffix = "".join(suffixes[-2:]) if suffixes[-1:] == [".gz"] else "".join(suffixes[-1:])
+    head = handle.read(16)
+    gzipped = head[:2] == b"\x1f\x8b"
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-        if head[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(16)
-    except (OSError, EOFError) as exc:
+        if gzipped:
+            handle.seek(0)
+            with gzip.GzipFile(fileobj=handle, mode="rb") as inner:
+                head = inner.read(16)
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"cannot read the file ({exc})", path=path) from None
     for magic, what in _OTHER_FORMATS.items():
         if head.startswith(magic) and not suffix.endswith(".xlsx"):
@@ -86,25 +89,29 @@ def _check_table_type(path: Path) -> str:
     if suffix and suffix.removesuffix(".gz") not in TABLE_SUFFIXES:
         raise InputError(f"unsupported file type {suffix!r} for a patient table; expected "
                          f"{', '.join(TABLE_SUFFIXES)} (text tables may be gzipped)", path=path)
-    return suffix
+    return suffix, gzipped
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    suffix = _check_table_type(path)
-    try:
-        if suffix.endswith((".xls", ".xlsx")):
-            return pd.read_excel(path)
-        sep = "\t" if suffix.removesuffix(".gz") in (".tsv", ".txt", ".tab") else ","
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
-    except ImportError as exc:
-        msg = f"reading {suffix} needs an extra package ({exc}); install openpyxl/xlrd " \
-              "or save the sheet as CSV"
-        raise InputError(msg, path=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError,
-            zlib.error) as exc:  # OSError/EOFError/zlib.error: a corrupt .gz
-        raise InputError(f"cannot parse the table ({exc})", path=path) from None
+def read_table(path: Path) -> pd.DataFrame:
+    """A patient table (CSV/TSV, optionally gzipped, or Excel) as strings, opened through
+    :func:`bio_mtl._io.open_input`."""
+    with open_input(path, "rb", what="patient table") as handle:
+        suffix, gzipped = _check_table_type(path, handle)
+        handle.seek(0)
+        try:
+            if suffix.endswith((".xls", ".xlsx")):
+                return pd.read_excel(handle)
+            sep = "\t" if suffix.removesuffix(".gz") in (".tsv", ".txt", ".tab") else ","
+            return pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=True,
+                               compression="gzip" if gzipped or suffix.endswith(".gz")
+                               else None)
+        except ImportError as exc:
+            msg = f"reading {suffix} needs an extra package ({exc}); install openpyxl/xlrd " \
+                  "or save the sheet as CSV"
+            raise InputError(msg, path=path) from None
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError,
+                zlib.error) as exc:  # OSError/EOFError/zlib.error: a corrupt .gz
+            raise InputError(f"cannot parse the table ({exc})", path=path) from None
 
 
 # -- IWPC spreadsheet columns ---------------------------------------------------------------

@@ -23,7 +23,7 @@ from .iwpc import (
 from .metrics import coverage, dose_metrics, grouped_metrics, range_metrics
 
 __all__ = ["MODELS", "IWPCPublished", "IWPCRefit", "SklearnDoseModel", "cross_validate",
-           "evaluate_cohort", "make_model"]
+           "cv_folds", "evaluate_cohort", "make_model"]
 
 
 def _impute(frame: pd.DataFrame, medians: dict) -> pd.DataFrame:
@@ -148,7 +148,18 @@ def make_model(name: str, seed: int = 0, **params):
     return MODELS[name](seed)
 
 
-def _folds(frame: pd.DataFrame, scheme: str, n_splits: int, seed: int):
+def cv_folds(frame: pd.DataFrame, scheme: str = "kfold", *, n_splits: int = 5,
+             seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train, test)`` row indices: shuffled k-fold, or leave-sites-out (``"sites"``).
+
+    Leave-sites-out is group k-fold on the ``site`` column (at most one fold per site).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"site": ["a", "a", "b", "c"]})
+    >>> [test.tolist() for _, test in cv_folds(frame, "sites")]
+    [[0, 1], [3], [2]]
+    """
     from sklearn.model_selection import GroupKFold, KFold
 
     if scheme == "kfold":
@@ -188,7 +199,7 @@ def cross_validate(frame: pd.DataFrame, *, scheme: str = "kfold", n_splits: int 
     """
     frame = frame.reset_index(drop=True)
     names = models or list(MODELS)
-    folds = _folds(frame, scheme, n_splits, seed)
+    folds = cv_folds(frame, scheme, n_splits=n_splits, seed=seed)
     y = frame["dose_mg_per_week"].to_numpy(float)
     preds = {n: np.full(len(frame), np.nan) for n in names}
     lo, hi = np.full(len(frame), np.nan), np.full(len(frame), np.nan)

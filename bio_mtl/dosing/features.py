@@ -27,16 +27,21 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .._io import file_sha256
 from ..errors import InputError, MissingColumnError
-from .iwpc import age_to_decades, is_iwpc_format, tidy_iwpc
+from ._tables import read_table
+from .genotypes import parse_genotype_string
+from .iwpc import age_to_decades, is_iwpc_format, read_iwpc, tidy_iwpc, trainable_mask
 
 __all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "GENETIC_FEATURES", "GENE_FEATURES",
            "PATHWAY_GENES", "TIDY_INPUT_COLUMNS",
-           "feature_table", "genetic_values", "read_dose_table", "tidy_patients"]
+           "feature_table", "genetic_values", "read_dose_table", "read_training_table",
+           "tidy_patients"]
 
 GENETIC_FEATURES = ("cyp2c9_star2", "cyp2c9_star3", "cyp2c9_other_deficit", "cyp2c9_unknown",
                     "vkorc1_a", "vkorc1_unknown", "vkorc1_a_asian", "vkorc1_a_black",
@@ -196,7 +201,6 @@ _FEATURE_KEYS = {"cyp2c9_activity": "CYP2C9_activity", "cyp2c9_star2": "CYP2C9_s
 
 @functools.lru_cache(maxsize=4096)
 def _parse(text: str):
-    from .genotypes import parse_genotype_string
 
     return parse_genotype_string(text)
 
@@ -322,18 +326,13 @@ def read_dose_table(source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         An unreadable file, a missing column, or a value or genotype that does not parse (the
         message names the file and the row).
     """
-    from pathlib import Path
-
-    from .._io import file_sha256
-    from .iwpc import _read_table, read_iwpc, trainable_mask
-
     if str(source) == "iwpc" or (Path(str(source)).is_file()
-                                  and is_iwpc_format(_read_table(Path(source)).columns)):
+                                  and is_iwpc_format(read_table(Path(source)).columns)):
         cohort = read_iwpc(source)
         raw, frame = cohort.raw, cohort.frame
         info = {"source": cohort.source, "sha256": cohort.sha256, "counts": cohort.counts}
     else:
-        raw = _read_table(Path(source))
+        raw = read_table(Path(source))
         frame = tidy_patients(raw, path=source)
         ok = trainable_mask(frame) if "dose_mg_per_week" in frame else np.zeros(len(frame), bool)
         info = {"source": str(source), "sha256": file_sha256(source),
@@ -341,3 +340,34 @@ def read_dose_table(source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
                            "without_stable_dose": int((~ok).sum())}}
     genetic_values(frame, path=info["source"])  # every genotype parses, or the error names the row
     return raw, frame, info
+
+
+def read_training_table(source) -> tuple[pd.DataFrame, dict]:
+    """The rows of a dosing table with a stable dose to train on (:func:`read_dose_table`).
+
+    Parameters
+    ----------
+    source
+        ``"iwpc"`` or a path (.csv, .tsv, .xls, .xlsx).
+
+    Returns
+    -------
+    tuple
+        ``(tidy rows with a stable positive dose, info)``.
+
+    Raises
+    ------
+    MissingColumnError
+        A tidy table without ``dose_mg_per_week``.
+    InputError
+        As for :func:`read_dose_table`, or when no row has a stable dose.
+    """
+    raw, frame, info = read_dose_table(source)
+    if not is_iwpc_format(raw.columns) and \
+            "dose_mg_per_week" not in {str(c).strip().lower() for c in raw.columns}:
+        raise MissingColumnError("missing required column 'dose_mg_per_week' (the stable dose "
+                                 "to train on)", path=source)
+    rows = frame[trainable_mask(frame)].reset_index(drop=True)
+    if not len(rows):
+        raise InputError("no rows with a stable dose to train on", path=source)
+    return rows, info

@@ -34,8 +34,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._io import file_sha256
 from ..errors import InputError
-from ._tables import _find, _flag, _norm, _read_table, _read_warfit, _required_columns, _snp_column
+from ._tables import (
+    _find,
+    _flag,
+    _norm,
+    _read_warfit,
+    _required_columns,
+    _snp_column,
+    read_table,
+)
 
 __all__ = [
     "CLINICAL_COEFFICIENTS",
@@ -281,10 +290,8 @@ def read_iwpc(source: str | os.PathLike = "iwpc") -> IWPCCohort:
         raw, name, digest = _read_warfit()
     else:
         path = Path(source)
-        raw = _read_table(path)
+        raw = read_table(path)
         name = str(path)
-        from .._io import file_sha256
-
         digest = file_sha256(path)
     frame, n_imputed = tidy_iwpc(raw, path=name)
     return IWPCCohort(frame=frame, raw=raw, source=name, sha256=digest,

@@ -1,7 +1,10 @@
 """Dose-prediction metrics: pure functions, arrays in, floats out.
 
 All doses are in mg/week. ``pw20`` is the IWPC "percentage within 20 %" of the actual dose
-(Klein et al., N Engl J Med 2009;360:753-64), reported here as a fraction in [0, 1].
+(Klein et al., N Engl J Med 2009;360:753-64), reported here as a fraction in [0, 1]. The domain
+metrics (PW20, interval coverage, tables per group and per IWPC dose range) live here; MAE and
+R² are the engine's (:mod:`bio_mtl.mtl.metrics`), applied to the pairs where both values are
+known.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from ..mtl import metrics as _engine
 
 __all__ = ["DOSE_RANGES", "coverage", "dose_metrics", "grouped_metrics", "mae", "pw20", "r2",
            "range_metrics"]
@@ -36,8 +41,7 @@ def mae(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
     >>> mae([10, 20, 30], [12, 20, 27])
     1.6666666666666667
     """
-    y, p = _pair(y_true, y_pred)
-    return float(np.mean(np.abs(y - p))) if y.size else float("nan")
+    return _engine.mae(*_pair(y_true, y_pred))
 
 
 def pw20(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
@@ -57,17 +61,16 @@ def pw20(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
 
 
 def r2(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
-    """Coefficient of determination ``1 - SS_res / SS_tot`` (NaN if fewer than 2 values).
+    """Coefficient of determination ``1 - SS_res / SS_tot``; pairs with a NaN are ignored.
+
+    NaN for fewer than 2 values or a constant actual dose.
 
     Examples
     --------
-    >>> r2([1, 2, 3], [1, 2, 4])
+    >>> r2([1, 2, 3, np.nan], [1, 2, 4, 5])
     0.5
     """
-    y, p = _pair(y_true, y_pred)
-    if y.size < 2 or np.all(y == y[0]):
-        return float("nan")
-    return float(1.0 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2))
+    return _engine.r2(*_pair(y_true, y_pred))
 
 
 def coverage(y_true: Sequence[float], lower: Sequence[float], upper: Sequence[float]) -> float:

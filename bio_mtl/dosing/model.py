@@ -1,23 +1,48 @@
-"""DosingModel: a shared metabolic-pathway layer with one head per drug (sklearn contract).
+"""DosingModel: a shared metabolic-pathway layer with one head per drug (an engine estimator).
 
-Trained with the bio_mtl engine (:class:`~bio_mtl.mtl.MultiTaskModel` + :class:`Trainer`,
-one regression :class:`~bio_mtl.mtl.TaskSpec` per drug) on a long table of (patient, drug,
-stable dose) rows: each row carries a target for its own drug only, so losses are masked and a
-patient may have doses for one drug or several. Prediction intervals are split-conformal,
-calibrated on a deterministic held-out share of each drug's patients.
+A thin estimator on the bio_mtl engine: the :class:`~bio_mtl.mtl.MultiTaskModel` is assembled
+from the registries (``ENCODERS["pathway"]``, one ``HEADS["drug"]`` per drug), trained by the
+:class:`~bio_mtl.mtl.trainer.Trainer` with one regression :class:`~bio_mtl.mtl.TaskSpec` per
+drug on :class:`~bio_mtl.mtl.batches.TensorBatches` of a long table of (patient, drug, stable
+dose) rows (each row carries a target for its own drug only, so losses are masked and a patient
+may have doses for one drug or several), extended with :mod:`bio_mtl.mtl.transfer`
+(:meth:`DosingModel.add_drug`) and saved through :class:`~bio_mtl.mtl.estimator.Estimator`
+(checkpoint kind ``"dosing"``). Prediction intervals are split-conformal, calibrated on a
+deterministic held-out share of each drug's patients.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from .._random import hash_split
-from ..errors import InputError, NotFittedError
+from .._progress import ProgressCallback
+from ..errors import InputError
+from ..mtl import MultiTaskModel, TaskSpec
+from ..mtl.batches import TensorBatches
+from ..mtl.checkpoint import load_weights
+from ..mtl.estimator import Estimator
+from ..mtl.trainer import TrainConfig, Trainer
+from ..mtl.transfer import train_new_task, unfreeze_all
+from ._inputs import (
+    build_module,
+    calibration_mask,
+    check_params,
+    concat_rows,
+    covariate_warnings,
+    dose_targets,
+    drug_column,
+    drug_head,
+    fit_standardisation,
+    model_tensors,
+    one_thread,
+    rehearsal_targets,
+    table_batches,
+)
 from .conformal import TRANSFORMS, conformal_interval, conformal_quantile
 from .features import (
     CLINICAL_FEATURES,
@@ -30,10 +55,8 @@ from .features import (
 
 __all__ = ["DosingModel"]
 
-_CONT = ("age_decades", "height_cm", "weight_kg")
 
-
-class DosingModel:
+class DosingModel(Estimator):
     """Multi-drug dose model: pathway layer (shared) + per-drug log-linear heads.
 
     Parameters
@@ -77,6 +100,8 @@ class DosingModel:
     Mach Learn 1997;28:41-75; CPIC guidelines (cpicpgx.org).
     """
 
+    kind = "dosing"
+
     def __init__(self, *, hidden: int = 0, target: str = "log", loss: str = "mse",
                  vkorc1_by_ancestry: bool = True, epochs: int = 80, lr: float = 0.03,
                  batch_size: int = 512, weight_decay: float = 1e-4, alpha: float = 0.1,
@@ -93,71 +118,35 @@ class DosingModel:
         self.calibration_fraction = calibration_fraction
         self.seed = seed
 
-    # -- sklearn contract ---------------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        """Hyperparameters as a dict (sklearn contract)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
+    # -- engine pieces ------------------------------------------------------------------------
+    def _build(self, drugs: list[str], intercepts: dict[str, float] | None = None
+               ) -> MultiTaskModel:
+        return build_module(drugs, intercepts or {}, hidden=self.hidden,
+                            vkorc1_by_ancestry=self.vkorc1_by_ancestry)
 
-    def set_params(self, **params) -> DosingModel:
-        """Set hyperparameters; return ``self``."""
-        for key, value in params.items():
-            if key not in self.get_params():
-                msg = f"unknown parameter {key!r}; valid: {', '.join(self.get_params())}"
-                raise ValueError(msg)
-            setattr(self, key, value)
-        return self
+    def _tasks(self, drugs: list[str]) -> list[TaskSpec]:
+        return [TaskSpec(name=d, kind="regression", loss=self.loss, metrics=("mae",))
+                for d in drugs]
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            msg = "this DosingModel is not fitted yet; call fit() or DosingModel.load(dir)"
-            raise NotFittedError(msg)
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, grad_clip=5.0, seed=self.seed)
 
-    # -- tensors ------------------------------------------------------------------------------
-    def _fit_standardisation(self, feats: pd.DataFrame) -> None:
-        std = {}
-        for col in _CONT:
-            values = feats[col].dropna().to_numpy()
-            med = float(np.median(values)) if values.size else 0.0
-            filled = feats[col].fillna(med).to_numpy()
-            std[col] = {"median": med, "mean": float(filled.mean()),
-                        "std": float(filled.std() or 1.0),
-                        "min": float(values.min()) if values.size else med,
-                        "max": float(values.max()) if values.size else med}
-        self.standardisation_ = std
+    def _tensors(self, feats: pd.DataFrame) -> dict[str, torch.Tensor]:
+        return model_tensors(feats, self.standardisation_, self.untrained_genes_)
 
-    def _mask_untrained(self, feats: pd.DataFrame) -> pd.DataFrame:
-        feats = feats.copy()  # all-zero inputs: the gene's weights get no gradient, stay 0
-        for gene in getattr(self, "untrained_genes_", ()):
-            cols, flag = GENE_FEATURES[gene]
-            feats[[*cols, flag]] = 0.0
-        return feats
-
-    def _tensors(self, feats: pd.DataFrame) -> dict:
-        import torch
-
-        feats = self._mask_untrained(feats)
-        clin = feats[list(CLINICAL_FEATURES)].copy()
-        for col, s in self.standardisation_.items():
-            clin[col] = (clin[col].fillna(s["median"]) - s["mean"]) / s["std"]
-        def tensor(frame):
-            return torch.tensor(frame.to_numpy(), dtype=torch.float32)
-
-        return {"genetic": tensor(feats[list(GENETIC_FEATURES)]),
-                "comed": tensor(feats[list(COMED_FEATURES)]), "clinical": tensor(clin)}
-
-    def _targets(self, frame: pd.DataFrame, path=None) -> np.ndarray:
-        dose = pd.to_numeric(frame["dose_mg_per_week"], errors="coerce").to_numpy(float)
-        bad = ~(np.isfinite(dose) & (dose > 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InputError("dose_mg_per_week must be a positive number for training",
-                             path=path, record=f"row {i + 1}")
-        return TRANSFORMS[self.target][0](dose)
+    def _batches(self, feats: pd.DataFrame, drug: np.ndarray, t: np.ndarray,
+                 drugs: list[str]) -> TensorBatches:
+        return table_batches(self._tensors(feats), drug, t, drugs,
+                             batch_size=self.batch_size, seed=self.seed)
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y=None, *, progress=None) -> DosingModel:
+    def fit(self, X: pd.DataFrame, y: None = None, *,
+            progress: ProgressCallback | None = None) -> DosingModel:
         """Fit on a long tidy table (one row per patient and drug with ``dose_mg_per_week``).
+
+        Under ``torchrun`` (an initialised process group) training runs with
+        DistributedDataParallel; every rank ends with the same model.
 
         Parameters
         ----------
@@ -173,43 +162,36 @@ class DosingModel:
         -------
         DosingModel
             ``self``.
+
+        Raises
+        ------
+        ConfigError
+            A hyperparameter of the wrong type or value (naming it).
+        InputError
+            A missing or non-positive dose (naming the row).
         """
-        from ..mtl import MultiTaskModel
-        from .pathway import DrugHead, PathwayEncoder, pathway_spec
-
-        if self.target not in TRANSFORMS or self.loss not in ("mse", "huber", "l1"):
-            from ..errors import ConfigError
-
-            raise ConfigError(f"dosing: unknown target {self.target!r} or loss {self.loss!r}; "
-                              "choose target log or sqrt and loss mse, huber or l1")
+        check_params(type(self), self.get_params(), where=type(self).__name__)
         X = X.reset_index(drop=True)
         feats, _ = feature_table(X)
-        t = self._targets(X)
-        self._fit_standardisation(feats)
+        t = dose_targets(X, self.target)
+        drug = X["drug"].astype(str).to_numpy()
+        drugs = list(dict.fromkeys(drug))
+        cal = calibration_mask(X, self.calibration_fraction, self.seed)
+        self.standardisation_ = fit_standardisation(feats)
         self.untrained_genes_ = [g for g, (_, flag) in GENE_FEATURES.items()
                                  if bool((feats[flag] == 1).all())]
-        drugs = list(dict.fromkeys(X["drug"].astype(str)))
-        cal = self._calibration_mask(X)
-        import torch
-
         torch.manual_seed(self.seed)
-        encoder = PathwayEncoder(pathway_spec(vkorc1_by_ancestry=self.vkorc1_by_ancestry))
-        width = encoder.n_linear + len(CLINICAL_FEATURES)
-        heads = {d: DrugHead(encoder.n_linear, width, self.hidden,
-                             float(np.mean(t[(X["drug"] == d).to_numpy()]))) for d in drugs}
-        self.module_ = MultiTaskModel(encoder, heads)
+        self.module_ = self._build(drugs, {d: float(np.mean(t[drug == d])) for d in drugs})
         self.drugs_ = drugs
-        self.pathway_names_ = encoder.names
-        self._train(feats[~cal], X["drug"].to_numpy()[~cal], t[~cal], drugs, progress)
+        self.pathway_names_ = self.module_.encoder.names
+        trainer = Trainer(self.module_, self._tasks(drugs), self._train_config(),
+                          progress=progress)
+        with one_thread():
+            trainer.fit(self._batches(feats[~cal], drug[~cal], t[~cal], drugs))
+        self.history_ = trainer.history_
         self.conformal_q_ = {}
-        self._calibrate(feats, X["drug"].to_numpy(), t, cal, drugs)
+        self._calibrate(feats, drug, t, cal, drugs)
         return self
-
-    def _calibration_mask(self, X: pd.DataFrame) -> np.ndarray:
-        if not self.calibration_fraction:
-            return np.zeros(len(X), dtype=bool)
-        keys = (X["drug"].astype(str) + ":" + X["patient_id"].astype(str)).tolist()
-        return hash_split(keys, self.calibration_fraction, salt=f"dose-cal-{self.seed}")
 
     def _calibrate(self, feats, drug, t, cal, drugs) -> None:
         pred = self._predict_t(feats, drug)
@@ -217,48 +199,28 @@ class DosingModel:
             keep = cal & (drug == d)
             self.conformal_q_[d] = conformal_quantile(np.abs(t[keep] - pred[keep]), self.alpha)
 
-    def _batches(self, feats, drug, t, drugs, *, extra=None):
-        from ._batches import _Batches
-
-        return _Batches(self._tensors(feats), drug, t, drugs, self.batch_size, self.seed,
-                        extra=extra)
-
-    def _train(self, feats, drug, t, drugs, progress, *, tasks_all=None, extra=None) -> None:
-        import torch
-
-        from ..mtl import TaskSpec
-        from ..mtl.trainer import TrainConfig, Trainer
-
-        names = tasks_all or drugs
-        tasks = [TaskSpec(name=d, kind="regression", loss=self.loss, metrics=("mae",))
-                 for d in names]
-        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, grad_clip=5.0, seed=self.seed)
-        trainer = Trainer(self.module_, tasks, cfg, progress=progress)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a model this small is fastest (and deterministic) on one
-        try:
-            trainer.fit(self._batches(feats, drug, t, names, extra=extra))
-        finally:
-            torch.set_num_threads(threads)
-        self.history_ = trainer.history_
-
-    # -- add a drug ---------------------------------------------------------------------------
+    # -- add a drug (continual learning through mtl/transfer) ---------------------------------
     def add_drug(self, X: pd.DataFrame, *, rehearsal: pd.DataFrame | None = None,
-                 finetune_pathways: bool = False, progress=None) -> DosingModel:
+                 finetune_pathways: bool = False,
+                 progress: ProgressCallback | None = None) -> DosingModel:
         """Add one new drug's head, trained against the frozen pathway layer.
+
+        The head is added and trained with :func:`bio_mtl.mtl.transfer.train_new_task`;
+        earlier heads stay frozen. With ``finetune_pathways`` the shared layer is trained too,
+        and rehearsal rows of earlier drugs are replayed with the model's own predictions
+        (made before any update, :func:`bio_mtl.mtl.transfer.distillation_targets`) as
+        targets, i.e. rehearsal by distillation (Li & Hoiem, IEEE TPAMI 2018;40:2935-47).
 
         Parameters
         ----------
         X
             Long tidy rows of the new drug only (``drug`` and ``dose_mg_per_week``).
         rehearsal
-            Patients of earlier drugs (tidy rows with ``drug``). With ``finetune_pathways``
-            their current predictions are replayed as targets (rehearsal by distillation) so
-            earlier drugs keep their predictions.
+            Patients of earlier drugs (tidy rows with ``drug``; doses are not needed). Used
+            only with ``finetune_pathways``.
         finetune_pathways
-            Also fine-tune the pathway layer (earlier heads stay frozen). Without it, earlier
-            drugs' predictions are unchanged exactly.
+            Also fine-tune the pathway layer. Without it, earlier drugs' predictions are
+            unchanged exactly.
         progress
             Optional progress callback.
 
@@ -266,36 +228,78 @@ class DosingModel:
         -------
         DosingModel
             ``self``.
-        """
-        from ._continual import add_drug
 
-        self._check_fitted()
-        return add_drug(self, X, rehearsal=rehearsal, finetune_pathways=finetune_pathways,
-                        progress=progress)
+        Raises
+        ------
+        InputError
+            Rows of no or several drugs, of a drug the model has, or rehearsal rows of a
+            drug it does not have.
+        """
+        self.check_is_fitted()
+        X = X.reset_index(drop=True)
+        new = list(dict.fromkeys(X["drug"].astype(str)))
+        if len(new) != 1 or new[0] in self.drugs_:
+            raise InputError(f"add_drug needs rows of exactly one new drug, got {new}")
+        feats, _ = feature_table(X)
+        t = dose_targets(X, self.target)
+        drug = X["drug"].astype(str).to_numpy()
+        cal = calibration_mask(X, self.calibration_fraction, self.seed)
+        rows = (feats[~cal], drug[~cal], t[~cal])
+        if finetune_pathways:
+            replay = self._rehearsal(rehearsal)  # targets from the model before any change
+            rows = tuple(concat_rows(a, b) for a, b in zip(rows, replay, strict=True))
+            # a gene typed in the new drug's rows becomes learnable
+            self.untrained_genes_ = [g for g in self.untrained_genes_
+                                     if bool((feats[GENE_FEATURES[g][1]] == 1).all())]
+        self._train_new_head(new[0], rows, float(t.mean()), finetune_pathways, progress)
+        self.drugs_ = [*self.drugs_, new[0]]
+        self._calibrate(feats, drug, t, cal, [new[0]])
+        return self
+
+    def _rehearsal(self, rehearsal: pd.DataFrame | None):
+        """``(features, drugs, targets)`` of earlier drugs' rows; targets = current output."""
+        if rehearsal is None or not len(rehearsal):
+            return pd.DataFrame(columns=[]), np.array([], dtype=object), np.array([])
+        rehearsal = rehearsal.reset_index(drop=True)
+        drugs = rehearsal["drug"].astype(str).to_numpy()
+        unknown = sorted(set(drugs) - set(self.drugs_))
+        if unknown:
+            raise InputError(f"rehearsal rows of drugs the model does not have: {unknown}")
+        feats, _ = feature_table(rehearsal)
+        return feats, drugs, rehearsal_targets(self.module_, self._tensors(feats), drugs)
+
+    def _train_new_head(self, name: str, rows, intercept: float, finetune: bool,
+                        progress: ProgressCallback | None) -> None:
+        torch.manual_seed(self.seed)
+        head = drug_head(self.module_.encoder, intercept, hidden=self.hidden)
+        names = [*self.drugs_, name]
+        try:
+            with one_thread():
+                trainer = train_new_task(
+                    self.module_, self._tasks([name])[0], head,
+                    old_tasks=self._tasks(self.drugs_),
+                    train_batches=self._batches(*rows, names), config=self._train_config(),
+                    freeze=not finetune, freeze_old_heads=True, progress=progress)
+        except BaseException:
+            if name in self.module_.heads:
+                del self.module_.heads[name]
+            raise
+        finally:
+            unfreeze_all(self.module_)
+        self.history_ = trainer.history_
 
     # -- predict ------------------------------------------------------------------------------
     def _predict_t(self, feats: pd.DataFrame, drug: np.ndarray) -> np.ndarray:
-        import torch
-
+        """Transformed doses (each row through its drug's head)."""
         inputs = self._tensors(feats)
         self.module_.eval()
         out = np.full(len(feats), np.nan)
         with torch.no_grad():
             shared = self.module_.encode(inputs)
             for d in set(drug):
-                if d not in self.module_.heads:
-                    raise InputError(f"no head for drug {d!r}; this model knows "
-                                     f"{', '.join(self.drugs_)}")
                 keep = drug == d
-                out[keep] = self.module_.heads[d](shared[torch.from_numpy(keep)]).numpy()
+                out[keep] = self.module_.heads[d](shared[torch.from_numpy(keep)])[:, 0].numpy()
         return out
-
-    def _drug_column(self, X: pd.DataFrame, drug: str | None) -> np.ndarray:
-        if drug is not None:
-            return np.full(len(X), drug, dtype=object)
-        if "drug" in X:
-            return X["drug"].astype(str).to_numpy()
-        return np.full(len(X), self.drugs_[0], dtype=object)
 
     def predict(self, X: pd.DataFrame, *, drug: str | None = None) -> np.ndarray:
         """Predicted stable dose in mg/week for each row.
@@ -306,17 +310,36 @@ class DosingModel:
             Tidy patients; each row's ``drug`` column picks the head (or ``drug``).
         drug
             Predict this drug for every row.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N,)`` doses in mg/week.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit` or :meth:`load`.
+        InputError
+            A drug the model has no head for (naming the row).
         """
-        self._check_fitted()
+        self.check_is_fitted()
         X = X.reset_index(drop=True)
+        drugs = drug_column(X, drug, self.drugs_)
         feats, _ = feature_table(X)
-        return TRANSFORMS[self.target][1](self._predict_t(feats, self._drug_column(X, drug)))
+        return TRANSFORMS[self.target][1](self._predict_t(feats, drugs))
 
     def predict_interval(self, X: pd.DataFrame, *, drug: str | None = None
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(dose, lower, upper)`` in mg/week with split-conformal ``1 - alpha`` intervals."""
+        """``(dose, lower, upper)`` in mg/week with split-conformal ``1 - alpha`` intervals.
+
+        Parameters
+        ----------
+        X, drug
+            As for :meth:`predict`.
+        """
         pred = self.predict(X, drug=drug)
-        drugs = self._drug_column(X.reset_index(drop=True), drug)
+        drugs = drug_column(X.reset_index(drop=True), drug, self.drugs_)
         lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
         for d in set(drugs):
             keep = drugs == d
@@ -328,10 +351,13 @@ class DosingModel:
         """Enzyme activities relative to the reference patient (1.0), one column per pathway.
 
         A pathway whose gene was never genotyped in training is NaN (not identifiable).
-        """
-        import torch
 
-        self._check_fitted()
+        Parameters
+        ----------
+        X
+            Tidy patients.
+        """
+        self.check_is_fitted()
         feats, _ = feature_table(X.reset_index(drop=True))
         t = self._tensors(feats)
         with torch.no_grad():
@@ -343,29 +369,40 @@ class DosingModel:
         return out
 
     def range_warnings(self, X: pd.DataFrame) -> list[list[str]]:
-        """Per-row warnings for covariates outside the training range or imputed."""
-        self._check_fitted()
+        """Per-row warnings for covariates outside the training range or imputed.
+
+        Parameters
+        ----------
+        X
+            Tidy patients.
+        """
+        self.check_is_fitted()
         feats, warnings = feature_table(X.reset_index(drop=True))
-        for i, row in enumerate(feats[list(_CONT)].itertuples(index=False)):
-            for col, value in zip(_CONT, row, strict=True):
-                s = self.standardisation_[col]
-                if np.isnan(value):
-                    warnings[i].append(f"{col} missing (imputed with the training median "
-                                       f"{s['median']:.4g})")
-                elif not s["min"] <= value <= s["max"]:
-                    warnings[i].append(f"{col}={value:.4g} outside the training range "
-                                       f"[{s['min']:.4g}, {s['max']:.4g}]")
-        for gene in getattr(self, "untrained_genes_", ()):
-            flag = GENE_FEATURES[gene][1]
-            for i in np.flatnonzero(feats[flag].to_numpy() == 0):
-                warnings[i].append(f"{gene} genotype given but this model was trained without "
-                                   f"{gene} genotypes; treated as unknown")
-        for i, drug in enumerate(self._drug_column(X.reset_index(drop=True), None)):
+        covariate_warnings(feats, warnings, self.standardisation_, self.untrained_genes_)
+        for i, drug in enumerate(drug_column(X.reset_index(drop=True), None, self.drugs_)):
             if not np.isfinite(self.conformal_q_.get(drug, np.inf)):
                 warnings[i].append(f"no calibrated interval for {drug}")
         return warnings
 
-    # -- persistence --------------------------------------------------------------------------
+    # -- persistence (Estimator) --------------------------------------------------------------
+    def _checkpoint(self) -> tuple[MultiTaskModel, dict]:
+        return self.module_, {
+            "drugs": self.drugs_, "untrained_genes": list(self.untrained_genes_),
+            "pathways": self.pathway_names_, "standardisation": self.standardisation_,
+            "conformal_q": {k: (None if not np.isfinite(v) else v)
+                            for k, v in self.conformal_q_.items()},
+            "features": {"genetic": list(GENETIC_FEATURES), "comed": list(COMED_FEATURES),
+                         "clinical": list(CLINICAL_FEATURES)}}
+
+    def _restore(self, config: dict, directory: Path) -> None:
+        self.module_ = load_weights(self._build(list(config["drugs"])), directory).eval()
+        self.drugs_ = list(config["drugs"])
+        self.pathway_names_ = self.module_.encoder.names
+        self.standardisation_ = config["standardisation"]
+        self.untrained_genes_ = list(config.get("untrained_genes", []))
+        self.conformal_q_ = {k: (np.inf if v is None else float(v))
+                             for k, v in config["conformal_q"].items()}
+
     def save(self, directory: str | os.PathLike, **metadata) -> Path:
         """Save to ``directory`` (``model.safetensors`` + ``config.json``, kind ``"dosing"``).
 
@@ -374,22 +411,13 @@ class DosingModel:
         directory
             Output folder (created).
         **metadata
-            More JSON-ready data for ``config.json`` (data fingerprint, metrics, ...).
+            More JSON-ready data for ``config.json`` (data fingerprint, metrics, ...); the
+            seed is recorded too.
+
+        Returns
+        -------
+        Path
+            ``directory``.
         """
-        from ._persist import save_dosing_model
+        return super().save(directory, **{"seed": self.seed, **metadata})
 
-        self._check_fitted()
-        return save_dosing_model(self, directory, **metadata)
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> DosingModel:
-        """Rebuild a saved model (strict weight check).
-
-        Parameters
-        ----------
-        directory
-            A folder written by :meth:`save`.
-        """
-        from ._persist import load_dosing_model
-
-        return load_dosing_model(cls, directory)

@@ -10,19 +10,27 @@ activity values 1, 0.5, 0; Theken et al., Clin Pharmacol Ther 2020;108:191-200).
 
 Each drug head is log-linear: ``log dose = b + beta . log_activity + gamma . clinical`` plus an
 optional small MLP; a prodrug (clopidogrel-like) simply learns a negative ``beta``.
+
+Both blocks are registered in the engine's registries (``ENCODERS["pathway"]``,
+``HEADS["drug"]``) and built from their frozen config dataclasses like any other block:
+``get_encoder("pathway", vkorc1_by_ancestry=True)``, ``get_head("drug", in_dim, 1,
+n_linear=5)``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES
 
-__all__ = ["PATHWAYS", "DrugHead", "PathwayEncoder", "pathway_spec"]
+__all__ = ["PATHWAYS", "DrugHead", "DrugHeadConfig", "PathwayEncoder", "PathwayEncoderConfig",
+           "pathway_spec"]
 
 #: pathway -> {input feature: (sign, initial magnitude)}; sign -1 lowers, +1 raises activity,
 #: 0 is unconstrained (unknown-genotype offsets).
@@ -57,18 +65,39 @@ def _inv_softplus(x: float) -> float:
     return math.log(math.expm1(max(x, 1e-4)))
 
 
-class PathwayEncoder(nn.Module):
-    """Shared layer: ``inputs -> [log activities (P), standardised clinical (C)]``.
+@dataclass(frozen=True)
+class PathwayEncoderConfig:
+    """Configuration of :class:`PathwayEncoder`.
 
     Parameters
     ----------
-    pathways
-        Pathway definitions (default :data:`PATHWAYS`).
+    vkorc1_by_ancestry
+        Let the VKORC1 -1639A effect differ between Asian, Black and other patients
+        (:func:`pathway_spec`).
     """
 
-    def __init__(self, pathways: dict[str, dict[str, tuple[int, float]]] | None = None) -> None:
+    vkorc1_by_ancestry: bool = True
+
+
+class PathwayEncoder(nn.Module):
+    """Shared layer: ``inputs -> [log activities (P), clinical score, clinical (C)]``.
+
+    Parameters
+    ----------
+    config
+        Which pathway terms to learn (default :class:`PathwayEncoderConfig`).
+
+    Examples
+    --------
+    >>> enc = PathwayEncoder(PathwayEncoderConfig(vkorc1_by_ancestry=False))
+    >>> enc.names[0], enc.n_linear, enc.out_dim
+    ('CYP2C9 clearance', 5, 11)
+    """
+
+    def __init__(self, config: PathwayEncoderConfig | None = None) -> None:
         super().__init__()
-        self.pathways = dict(PATHWAYS if pathways is None else pathways)
+        self.config = config or PathwayEncoderConfig()
+        self.pathways = pathway_spec(vkorc1_by_ancestry=self.config.vkorc1_by_ancestry)
         sign = torch.zeros(len(_INPUTS), len(self.pathways))
         present = torch.zeros_like(sign)
         raw = torch.zeros_like(sign)
@@ -114,6 +143,11 @@ class PathwayEncoder(nn.Module):
         """Width of the head's linear input: pathways plus the shared clinical score."""
         return len(self.pathways) + 1
 
+    @property
+    def out_dim(self) -> int:
+        """Width of the shared features: :attr:`n_linear` plus the clinical covariates."""
+        return self.n_linear + len(CLINICAL_FEATURES)
+
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(N, P + 1 + C)``: log activities, shared clinical score, clinical covariates."""
         act = self.log_activity(inputs["genetic"], inputs["comed"])     # (N, P)
@@ -121,42 +155,73 @@ class PathwayEncoder(nn.Module):
         return torch.cat([act, score, inputs["clinical"]], dim=1)
 
 
-class DrugHead(nn.Module):
-    """One drug: ``(N, P + 1 + C) -> (N,)`` transformed dose (log or sqrt mg/week).
-
-    The linear part sees the log activities and the shared clinical score only (so a
-    data-poor drug learns P + 2 numbers); the optional MLP sees every covariate.
+@dataclass(frozen=True)
+class DrugHeadConfig:
+    """Configuration of :class:`DrugHead`.
 
     Parameters
     ----------
     n_linear
-        Width of the linear input (pathways + shared clinical score).
-    n_features
-        Width of the shared features.
+        Width of the linear input, the first features (pathways + shared clinical score,
+        :attr:`PathwayEncoder.n_linear`); ``None`` = every feature.
     hidden
-        Width of an optional residual MLP (0 = purely log-linear).
+        Width of an optional residual MLP over every feature (0 = purely log-linear).
     intercept
         Initial bias (the mean transformed dose of the drug's training rows).
     """
 
-    def __init__(self, n_linear: int, n_features: int, hidden: int = 0,
-                 intercept: float = 0.0) -> None:
+    n_linear: int | None = None
+    hidden: int = 0
+    intercept: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.n_linear is not None and self.n_linear < 1:
+            raise ConfigError(f"n_linear must be >= 1 or null, got {self.n_linear}")
+        if self.hidden < 0:
+            raise ConfigError(f"hidden must be >= 0, got {self.hidden}")
+
+
+class DrugHead(nn.Module):
+    """One drug: ``(..., F) -> (..., n_outputs)`` transformed dose (log or sqrt mg/week).
+
+    The linear part sees the log activities and the shared clinical score only (so a
+    data-poor drug learns P + 2 numbers); the optional MLP sees every covariate. It starts as
+    the constant ``intercept`` (zero slopes, zero MLP output).
+
+    Parameters
+    ----------
+    in_dim
+        Width ``F`` of the shared features (:attr:`PathwayEncoder.out_dim`).
+    n_outputs
+        Number of outputs (1 for a dose).
+    config
+        Linear width, MLP width and initial intercept (default :class:`DrugHeadConfig`).
+
+    Examples
+    --------
+    >>> head = DrugHead(11, 1, DrugHeadConfig(n_linear=5, intercept=2.0))
+    >>> head(torch.zeros(3, 11)).flatten().tolist()
+    [2.0, 2.0, 2.0]
+    """
+
+    def __init__(self, in_dim: int, n_outputs: int = 1,
+                 config: DrugHeadConfig | None = None) -> None:
         super().__init__()
-        self.n_linear = n_linear
-        self.linear = nn.Linear(n_linear, 1)
+        self.config = config or DrugHeadConfig()
+        self.n_linear = self.config.n_linear or in_dim
+        self.linear = nn.Linear(self.n_linear, n_outputs)
         nn.init.zeros_(self.linear.weight)
-        nn.init.constant_(self.linear.bias, intercept)
+        nn.init.constant_(self.linear.bias, self.config.intercept)
         self.mlp = None
-        if hidden:
-            self.mlp = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
-                                     nn.Linear(hidden, 1))
+        if self.config.hidden:
+            self.mlp = nn.Sequential(nn.Linear(in_dim, self.config.hidden), nn.GELU(),
+                                     nn.Linear(self.config.hidden, n_outputs))
             nn.init.zeros_(self.mlp[2].weight)
             nn.init.zeros_(self.mlp[2].bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Transformed dose, shape ``(N,)``."""
-        out = self.linear(features[:, :self.n_linear])
+        """``(..., F)`` -> ``(..., n_outputs)``."""
+        out = self.linear(features[..., :self.n_linear])
         if self.mlp is not None:
             out = out + self.mlp(features)
-        return out.squeeze(-1)
-
+        return out

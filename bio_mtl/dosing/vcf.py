@@ -26,6 +26,7 @@ import re
 import zlib
 from pathlib import Path
 
+from .._io import open_input
 from ..errors import InputError
 from .alleles import BUILDS, VariantCall, allele_table, genes
 from .genotypes import PatientGenotype, genotype_from_calls
@@ -142,14 +143,15 @@ def _quiet_htslib():
 
 def _check_format(path: Path) -> None:
     """Refuse a file that is neither VCF text (plain or gzip/BGZF) nor BCF, with a hint."""
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    try:
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as handle:
-            start = handle.read(16)
-    except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz
-        raise InputError(f"cannot read the VCF ({exc})", path=path) from None
+    with open_input(path, "rb", what="VCF file") as handle:
+        start = handle.read(16)
+        try:
+            if start[:2] == b"\x1f\x8b":
+                handle.seek(0)
+                with gzip.GzipFile(fileobj=handle, mode="rb") as inner:
+                    start = inner.read(16)
+        except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz
+            raise InputError(f"cannot read the VCF ({exc})", path=path) from None
     if start.startswith((b"##fileformat=VCF", b"BCF\x02")):
         return
     shown = start.split(b"\n")[0].decode("utf-8", "replace")
@@ -247,8 +249,6 @@ def genotype_from_vcf(path: str | os.PathLike, *, sample: str | None = None,
         build's reference, or no supported position at all.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
     if build is not None and build not in BUILDS:
         raise InputError(f"unknown build {build!r}; choose {' or '.join(BUILDS)}", path=path)
     vcf, index = _open(path, sample)

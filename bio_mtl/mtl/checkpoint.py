@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +110,19 @@ def read_config(directory: str | os.PathLike, *, kind: str | None = None) -> dic
     return doc
 
 
-def load_weights(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+def load_weights(model: nn.Module, directory: str | os.PathLike, *,
+                 rename: Callable[[str], str] | None = None) -> nn.Module:
     """Load ``model.safetensors`` from ``directory`` into ``model`` strictly.
+
+    Parameters
+    ----------
+    model
+        The rebuilt module.
+    directory
+        The checkpoint folder.
+    rename
+        Maps a saved tensor name to the model's current name, for checkpoints written before a
+        module was renamed (applied before the strict key check).
 
     Raises
     ------
@@ -127,6 +139,8 @@ def load_weights(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types on corrupt headers
         raise CheckpointError(f"{path}: corrupt or foreign weights file ({exc})") from None
+    if rename is not None:
+        tensors = {rename(k): v for k, v in tensors.items()}
     expected = model.state_dict()
     # safetensors.save_model drops one name of each tied pair: accept names whose storage is
     # shared with a saved one.

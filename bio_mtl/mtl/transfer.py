@@ -1,18 +1,23 @@
 """Transfer and continual learning: freezing, adding tasks, and rehearsal with a replay buffer.
 
 Adding a task to a trained model risks catastrophic forgetting of the old ones (McCloskey &
-Cohen 1989). Two standard defences are offered: freezing the shared encoder (feature
-extraction; only the new head learns, so old tasks cannot change through the encoder), and
-rehearsal (experience replay; Robins 1995, Rolnick et al. 2019 NeurIPS), which mixes stored
-batches of earlier tasks into the new task's training. The buffer keeps a uniform sample of
-everything it was offered with reservoir sampling (Vitter 1985, ACM TOMS 11:37, Algorithm R).
+Cohen 1989). Three standard defences are offered: freezing the shared encoder (feature
+extraction; only the new head learns, so old tasks cannot change through the encoder) and, when
+the encoder is fine-tuned, freezing the old heads (:func:`freeze_heads`); rehearsal (experience
+replay; Robins 1995, Rolnick et al. 2019 NeurIPS), which mixes stored batches of earlier tasks
+into the new task's training; and rehearsal by distillation (Li & Hoiem, Learning without
+Forgetting, IEEE TPAMI 2018;40:2935-47), where old tasks' targets are the model's own outputs
+before the update (:func:`distillation_targets`), so no old labels are needed. The buffer keeps a
+uniform sample of everything it was offered with reservoir sampling (Vitter 1985, ACM TOMS
+11:37, Algorithm R).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 from .._progress import ProgressCallback
@@ -21,8 +26,8 @@ from ..errors import ConfigError, ModelError
 from .architectures import shared_modules
 from .tasks import TaskSpec
 
-__all__ = ["ReplayBuffer", "ReplayMix", "add_task", "freeze_encoder", "train_new_task",
-           "unfreeze_encoder"]
+__all__ = ["ReplayBuffer", "ReplayMix", "add_task", "distillation_targets", "freeze_encoder",
+           "freeze_heads", "train_new_task", "unfreeze_all", "unfreeze_encoder"]
 
 
 def freeze_encoder(model: nn.Module) -> nn.Module:
@@ -43,6 +48,103 @@ def unfreeze_encoder(model: nn.Module) -> nn.Module:
         for p in module.parameters():
             p.requires_grad_(True)
     return model
+
+
+def freeze_heads(model: nn.Module, *, keep: Iterable[str] = ()) -> nn.Module:
+    """Stop gradients to every task head (and MMoE gate) except those of ``keep``.
+
+    With the encoder fine-tuned, frozen old heads can still drift through the encoder; pair
+    this with rehearsal (:func:`distillation_targets` or a :class:`ReplayBuffer`).
+
+    Parameters
+    ----------
+    model
+        A model with a ``heads`` ModuleDict.
+    keep
+        Tasks whose heads keep learning (keyword-only).
+
+    Returns
+    -------
+    nn.Module
+        ``model``.
+
+    Raises
+    ------
+    ModelError
+        If the model has no per-task heads, or ``keep`` names a task it does not have.
+
+    Examples
+    --------
+    >>> from bio_mtl.mtl import MultiTaskModel
+    >>> m = MultiTaskModel(nn.Linear(3, 4), {"a": nn.Linear(4, 1), "b": nn.Linear(4, 1)})
+    >>> [p.requires_grad for p in freeze_heads(m, keep=["b"]).heads.parameters()]
+    [False, False, True, True]
+    """
+    heads = getattr(model, "heads", None)
+    if not isinstance(heads, nn.ModuleDict):
+        raise ModelError(f"freeze_heads: {type(model).__name__} has no per-task heads")
+    keep = set(keep)
+    unknown = sorted(keep - set(heads))
+    if unknown:
+        raise ModelError(f"freeze_heads: no task {', '.join(map(repr, unknown))}; the model "
+                         f"has {', '.join(heads)}")
+    for group in ("heads", "gates"):
+        modules = getattr(model, group, None)
+        if isinstance(modules, nn.ModuleDict):
+            for name, module in modules.items():
+                module.requires_grad_(name in keep)
+    return model
+
+
+def unfreeze_all(model: nn.Module) -> nn.Module:
+    """Let every parameter learn again (undoes :func:`freeze_encoder` and :func:`freeze_heads`)."""
+    return model.requires_grad_(True)
+
+
+@torch.no_grad()
+def distillation_targets(model: nn.Module, inputs: Any,
+                         rows: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's current outputs as targets: rehearsal by distillation (Li & Hoiem 2018).
+
+    Replaying earlier tasks' inputs with these targets while a new task trains keeps their
+    predictions where they were, without needing their labels.
+
+    Parameters
+    ----------
+    model
+        A multi-task model whose ``forward(inputs)`` returns ``{task: output}``.
+    inputs
+        The rehearsal inputs (a tensor or a dict of tensors, ``N`` rows).
+    rows
+        ``{task: (N,) boolean mask}``: the rows to rehearse for each task; the others get NaN
+        (a missing label).
+
+    Returns
+    -------
+    dict
+        ``{task: float tensor of the output's shape}`` (evaluation mode, no gradient).
+
+    Examples
+    --------
+    >>> from bio_mtl.mtl import MultiTaskModel
+    >>> m = MultiTaskModel(nn.Identity(), {"y": nn.Linear(1, 1)})
+    >>> _ = nn.init.ones_(m.heads["y"].weight), nn.init.zeros_(m.heads["y"].bias)
+    >>> distillation_targets(m, torch.tensor([[2.0], [3.0]]), {"y": [True, False]})["y"]
+    tensor([[2.],
+            [nan]])
+    """
+    training = model.training
+    model.eval()
+    try:
+        outputs = model(inputs, tasks=list(rows))
+    finally:
+        model.train(training)
+    targets = {}
+    for task, keep in rows.items():
+        value = outputs[task].detach().float().clone()
+        value[~torch.as_tensor(keep, dtype=torch.bool)] = float("nan")
+        targets[task] = value
+    return targets
 
 
 def add_task(model: nn.Module, spec: TaskSpec, head: nn.Module, *,
@@ -175,7 +277,8 @@ class ReplayMix:
 def train_new_task(model: nn.Module, spec: TaskSpec, head: nn.Module, *,
                    old_tasks: Sequence[TaskSpec], train_batches: Iterable[dict], config: Any,
                    buffer: ReplayBuffer | None = None, replay_ratio: float = 1.0,
-                   freeze: bool = True, val_batches: Iterable[dict] | None = None,
+                   freeze: bool = True, freeze_old_heads: bool = False,
+                   val_batches: Iterable[dict] | None = None,
                    progress: ProgressCallback | None = None) -> Any:
     """Add task ``spec`` to a trained model and train it, rehearsing old tasks from ``buffer``.
 
@@ -197,6 +300,10 @@ def train_new_task(model: nn.Module, spec: TaskSpec, head: nn.Module, *,
         Replay batches per new batch.
     freeze
         Freeze the shared encoder first.
+    freeze_old_heads
+        Freeze every other head (:func:`freeze_heads`), e.g. when the encoder is fine-tuned
+        with rehearsal by distillation. Frozen parts stay frozen afterwards
+        (:func:`unfreeze_all` undoes it).
     val_batches
         Optional validation batches (any subset of tasks).
     progress
@@ -210,6 +317,8 @@ def train_new_task(model: nn.Module, spec: TaskSpec, head: nn.Module, *,
     from .trainer import Trainer
 
     add_task(model, spec, head, freeze=freeze)
+    if freeze_old_heads:
+        freeze_heads(model, keep=[spec.name])
     batches = ReplayMix(train_batches, buffer, ratio=replay_ratio, seed=config.seed) \
         if buffer is not None and len(buffer) else train_batches
     trainer = Trainer(model, [*old_tasks, spec], config, progress=progress)

@@ -51,6 +51,6 @@ def test_add_drug_with_finetuned_pathways_stays_within_tolerance():
         drift[rehearse] = np.abs(model.predict(sim) / before - 1)
         assert model.drugs_ == ["warfarin", "phenytoin", "voriconazole"]
     # stated tolerance (docs/dose.md): median < 5 %, 95th percentile < 15 % of earlier drugs'
-    # predictions; measured 1.6 % / 4.9 % with rehearsal, 5.6 % / 23 % without it
+    # predictions; measured 2.1 % / 6.8 % with rehearsal, 6.1 % / 27 % without it
     assert np.median(drift[True]) < 0.05 and np.percentile(drift[True], 95) < 0.15
     assert np.percentile(drift[True], 95) < 0.5 * np.percentile(drift[False], 95)

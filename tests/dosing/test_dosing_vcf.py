@@ -131,5 +131,5 @@ def test_unreadable_and_missing_files(tmp_path):
     bad.write_text("this is not a VCF\n")
     with pytest.raises(InputError, match="bad.vcf"):
         genotype_from_vcf(bad)
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="missing.vcf: no such VCF file"):
         genotype_from_vcf(tmp_path / "missing.vcf")

@@ -17,8 +17,11 @@ from bio_mtl.mtl.transfer import (
     ReplayBuffer,
     ReplayMix,
     add_task,
+    distillation_targets,
     freeze_encoder,
+    freeze_heads,
     train_new_task,
+    unfreeze_all,
     unfreeze_encoder,
 )
 
@@ -146,3 +149,52 @@ def test_rehearsal_prevents_forgetting_when_the_encoder_is_fine_tuned():
         results[replay] = trainer.evaluate(old_test)["b"]["pearson"] - before
     assert results[False] < -0.05      # forgetting
     assert abs(results[True]) <= 0.02  # kept within the stated tolerance
+
+
+def test_freeze_heads_keeps_one_head_learning_and_unfreeze_all_undoes_it():
+    model = MultiTaskModel(nn.Linear(3, 4), {"a": nn.Linear(4, 1), "b": nn.Linear(4, 2)})
+    freeze_encoder(freeze_heads(model, keep=["b"]))
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    assert flags == {"encoder.weight": False, "encoder.bias": False, "heads.a.weight": False,
+                     "heads.a.bias": False, "heads.b.weight": True, "heads.b.bias": True}
+    assert all(p.requires_grad for p in unfreeze_all(model).parameters())
+    with pytest.raises(ModelError, match="no task 'c'; the model has a, b"):
+        freeze_heads(model, keep=["c"])
+    with pytest.raises(ModelError, match="has no per-task heads"):
+        freeze_heads(nn.Linear(2, 2))
+
+
+def test_distillation_targets_are_the_outputs_on_the_chosen_rows():
+    torch.manual_seed(0)
+    model = MultiTaskModel(nn.Identity(), {"a": nn.Linear(2, 1), "b": nn.Linear(2, 1)})
+    with torch.no_grad():  # a(x) = x0 + 2 x1 + 1, b(x) = -x0
+        model.heads["a"].weight.copy_(torch.tensor([[1.0, 2.0]]))
+        model.heads["a"].bias.fill_(1.0)
+        model.heads["b"].weight.copy_(torch.tensor([[-1.0, 0.0]]))
+        model.heads["b"].bias.zero_()
+    model.train()
+    x = torch.tensor([[1.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+    got = distillation_targets(model, x, {"a": [True, False, True], "b": np.array([0, 1, 1],
+                                                                                  dtype=bool)})
+    assert got["a"].flatten().tolist()[::2] == [4.0, 7.0] and got["a"][1].isnan().all()
+    assert got["b"][0].isnan().all() and got["b"].flatten().tolist()[1:] == [-2.0, -0.0]
+    assert model.training and not got["a"].requires_grad  # mode restored, no graph
+
+
+def test_train_new_task_with_frozen_old_heads_changes_only_encoder_and_new_head():
+    tasks = [TaskSpec("a", "classification", 3), TaskSpec("b", "regression"),
+             TaskSpec("c", "classification", 2)]
+    data = make_synthetic(tasks, n_samples=120, n_features=8, seed=0)
+    torch.manual_seed(0)
+    model = MultiTaskModel(get_encoder("mlp", input_dim=8, hidden_dims=[16]),
+                           {"a": nn.Linear(16, 3), "b": nn.Linear(16, 1)})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_new_task(model, tasks[2], nn.Linear(16, 2), old_tasks=tasks[:2], freeze=False,
+                   freeze_old_heads=True,
+                   train_batches=TabularBatches(data, np.arange(120), batch_size=32,
+                                                shuffle=True, tasks=["c"]),
+                   config=TrainConfig(epochs=2, batch_size=32, lr=1e-2, seed=0))
+    after = model.state_dict()
+    for key, value in before.items():
+        assert torch.equal(after[key], value) == key.startswith("heads."), key
+    assert [p.requires_grad for p in model.heads.parameters()] == [False] * 4 + [True] * 2
