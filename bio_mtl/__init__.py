@@ -1,11 +1,12 @@
 """bio_mtl: multi-task learning for protein structure, pharmacogenomic dosing and latent dissection.
 
-The four domain namespaces are loaded lazily so that ``import bio_mtl`` and ``biomtl --help``
+The five domain namespaces are loaded lazily so that ``import bio_mtl`` and ``biomtl --help``
 stay fast:
 
 - :mod:`bio_mtl.mtl` -- the generic multi-task engine (tasks, heads, weighting, trainer).
 - :mod:`bio_mtl.structure` -- per-residue secondary structure and solvent accessibility.
 - :mod:`bio_mtl.dosing` -- pharmacogenomic dosing with a shared metabolic-pathway layer.
+- :mod:`bio_mtl.expression` -- multi-task models of gene expression (AnnData in, latent out).
 - :mod:`bio_mtl.dissect` -- what each latent dimension of a trained model tracks.
 """
 
@@ -16,9 +17,9 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "dissect", "dosing", "mtl", "structure"]
+__all__ = ["__version__", "dissect", "dosing", "expression", "mtl", "structure"]
 
-_SUBMODULES = {"mtl", "structure", "dosing", "dissect"}
+_SUBMODULES = {"mtl", "structure", "dosing", "expression", "dissect"}
 
 
 def __getattr__(name: str) -> Any:

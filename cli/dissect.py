@@ -63,42 +63,29 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
           --data casp_fm_rsa.jsonl.gz --confounder length --batch-key dataset \\
           --out structure_report/
     """
-    from ..dissect._dissect import dissect as run
+    from ..dissect import dissect as run
     from ..dissect.report import write_report
     from .console import print_table
 
     _check_options(out_dir, gene_sets, no_enrichment)
-    adapted = _adapted_source(model_dir, data, n_components=n_components, seed=seed)
-    if adapted is not None:
-        adata = adapted.adata
-        if latent_key is not None and latent_key not in adapted.latent_keys:
-            raise click.BadParameter(f"{latent_key!r}: this model's adapter writes "
-                                     f"{', '.join(adapted.latent_keys)}",
-                                     param_hint="--latent-key")
-        latent_key, model_dir = latent_key or adapted.latent_key, None
-        covariates = covariates or tuple(adapted.covariates)
-        no_enrichment = no_enrichment or gene_sets is None
-        source = None
-    else:
-        from ..dissect._h5ad import read_h5ad
-
-        if (model_dir is None) == (latent_key is None):
-            raise click.UsageError("give exactly one of --model DIR or --latent-key KEY")
-        if len(data) != 1:
-            raise click.UsageError(f"give one --data .h5ad file (got {len(data)}); several "
-                                   "--data files are for structure models")
+    if model_dir is None:
+        _check_latent_options(latent_key, data, covariates)
+    target, source = _samples(model_dir, data, latent_key, n_components=n_components,
+                              seed=seed)
+    if source is not None:
+        covariates = covariates or tuple(source.covariates)
+        no_enrichment = no_enrichment or (gene_sets is None and not source.gene_sets)
         if not covariates:
             raise click.UsageError("give at least one --covariate (an obs column)")
-        source = data[0]
-        adata = read_h5ad(source)
-    result = run(adata, latent_key=latent_key, model=model_dir, covariates=list(covariates),
+    result = run(target, latent_key=latent_key, covariates=list(covariates),
                  confounders=list(confounders), batch_key=batch_key,
                  gene_sets=False if no_enrichment else gene_sets,
                  max_dims=max_dims, gene_attribution=gene_attribution,
                  min_set_size=min_set_size, rotate=rotate, n_permutations=permutations,
-                 n_gsea_permutations=gsea_permutations, seed=seed, path=source)
+                 n_gsea_permutations=gsea_permutations, seed=seed,
+                 path=data[0] if source is None or not source.derived else None)
     _check_out(out_dir)  # again: something may have appeared there while we computed
-    write_report(result, out_dir, adata=adata if adapted is not None else None)
+    write_report(result, out_dir, adata=source.adata if source and source.derived else None)
     if not (ctx.obj and ctx.obj.get("quiet")):
         dims = result.dimensions
         print_table(f"dissection -> {out_dir}",
@@ -114,6 +101,17 @@ def _check_options(out_dir, gene_sets, no_enrichment) -> None:
     _check_out(out_dir)
 
 
+def _check_latent_options(latent_key, data, covariates) -> None:
+    """Usage errors of dissecting an embedding already in one .h5ad file (no --model)."""
+    if latent_key is None:
+        raise click.UsageError("give exactly one of --model DIR or --latent-key KEY")
+    if len(data) != 1:
+        raise click.UsageError(f"give one --data .h5ad file (got {len(data)}); several "
+                               "--data files are for structure models")
+    if not covariates:
+        raise click.UsageError("give at least one --covariate (an obs column)")
+
+
 def _check_out(out_dir) -> None:
     """Refuse an --out that is a file or a folder with files other than an earlier report's."""
     from ..dissect.report import out_dir_problem
@@ -123,12 +121,16 @@ def _check_out(out_dir) -> None:
         raise click.BadParameter(problem, param_hint="--out")
 
 
-def _adapted_source(model_dir, data, *, n_components: int, seed: int):
-    """The adapter's LatentSource for a structure/dosing model, else ``None``."""
+def _samples(model_dir, data, latent_key, *, n_components: int, seed: int):
+    """``(what to dissect, the model's LatentSource or None)``: the adapter's or the file's."""
     if model_dir is None:
-        return None
-    from ..dissect.adapters import ADAPTERS, checkpoint_kind, model_anndata
+        from ..expression import read_h5ad
 
-    if checkpoint_kind(model_dir) not in ADAPTERS:
-        return None
-    return model_anndata(model_dir, list(data), n_components=n_components, seed=seed)
+        return read_h5ad(data[0]), None
+    from ..dissect import model_anndata
+
+    source = model_anndata(model_dir, list(data), n_components=n_components, seed=seed)
+    if latent_key is not None and latent_key not in source.latent_keys:
+        raise click.BadParameter(f"{latent_key!r}: this model's adapter writes "
+                                 f"{', '.join(source.latent_keys)}", param_hint="--latent-key")
+    return source, source

@@ -5,12 +5,21 @@ from __future__ import annotations
 import click
 
 
-def _parse_task(value: str) -> tuple[str, str]:
-    name, sep, kind = value.rpartition(":")
-    if not sep or kind not in ("classification", "regression") or not name:
-        raise click.BadParameter(f"{value!r}: expected NAME:classification or "
-                                 "NAME:regression (NAME = an obs column)", param_hint="--task")
-    return name, kind
+def _parse_tasks(values) -> dict[str, str]:
+    """``--task NAME:KIND`` options as ``{obs column: kind}``; each column at most once."""
+    tasks: dict[str, str] = {}
+    for value in values:
+        name, sep, kind = value.rpartition(":")
+        if not sep or kind not in ("classification", "regression") or not name:
+            raise click.BadParameter(f"{value!r}: expected NAME:classification or "
+                                     "NAME:regression (NAME = an obs column)",
+                                     param_hint="--task")
+        if name in tasks:
+            raise click.BadParameter(f"{value!r}: column {name!r} is already a task "
+                                     f"({name}:{tasks[name]}); give each column once",
+                                     param_hint="--task")
+        tasks[name] = kind
+    return tasks
 
 
 @click.command("train-expression")
@@ -39,33 +48,42 @@ def train_expression(ctx, data, tasks, batch_key, adversarial_batch, out_dir, la
 
     Counts or log-normalised values are detected; normalize_total, log1p and highly variable
     gene selection (scanpy) are recorded in the model so `biomtl dissect` can re-embed new data.
-    Missing labels (NaN) are masked, not dropped.
+    Missing labels (NaN) are masked, not dropped. Under torchrun (several processes) training
+    runs with DistributedDataParallel and only rank 0 writes the model.
 
     \b
     Example:
       biomtl train-expression cohort.h5ad --task disease:classification \\
           --task age:regression --task response:classification \\
           --batch-key batch --adversarial-batch --out runs/expr --seed 0
+      torchrun --nproc_per_node=2 -m bio_mtl.cli train-expression cohort.h5ad \\
+          --task disease:classification --out runs/expr_ddp
     """
     import json
 
-    from ..dissect._h5ad import read_h5ad
-    from ..dissect.expression import ExpressionConfig, ExpressionModel
-    from ..mtl.trainer import TrainConfig
+    from ..expression import ExpressionModel, read_h5ad
+    from ..mtl.distributed import cleanup, init_from_env, is_main_process
     from .console import RichProgress
 
-    spec = dict(_parse_task(t) for t in tasks)
+    spec = _parse_tasks(tasks)
     if adversarial_batch and batch_key is None:
         raise click.UsageError("--adversarial-batch needs --batch-key (the obs column of the "
                                "batch the adversary removes)")
-    config = ExpressionConfig(latent_dim=latent_dim, hidden_dim=hidden_dim,
-                              n_top_genes=n_top_genes, adversarial_batch=adversarial_batch,
-                              rotation=rotation)
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    model = ExpressionModel(latent_dim=latent_dim, hidden_dim=hidden_dim,
+                            n_top_genes=n_top_genes, adversarial_batch=adversarial_batch,
+                            rotation=rotation, epochs=epochs, batch_size=batch_size, lr=lr,
+                            seed=seed)
     adata = read_h5ad(data)
-    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    model = ExpressionModel(config).fit(adata, spec, batch_key=batch_key, train_config=train,
-                                        progress=RichProgress(enabled=not quiet), path=data)
+    init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
+    quiet = bool(ctx.obj and ctx.obj.get("quiet")) or not is_main_process()
+    try:
+        model.fit(adata, spec, batch_key=batch_key, progress=RichProgress(enabled=not quiet),
+                  path=data)
+    finally:
+        main = is_main_process()
+        cleanup()
+    if not main:
+        return
     model.save(out_dir)
     if not quiet:
         metrics = {k: v for k, v in model.metrics_.items() if k != "loss"}

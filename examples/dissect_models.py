@@ -1,8 +1,9 @@
 """Dissect the latent of a structure model and of the dosing model from Python.
 
 The same as ``biomtl dissect --model ss_rsa_resdcnn_nsp2_v1 --data A.jsonl.gz --data B.jsonl.gz``
-and ``biomtl dissect --model warfarin_iwpc_v1 --data iwpc``, written out with the library's
-adapters: build the AnnData (latent in ``obsm``, covariates in ``obs``), then ``dissect`` it.
+and ``biomtl dissect --model warfarin_iwpc_v1 --data iwpc``, written out with the library:
+``model_anndata`` runs the adapter of each model's checkpoint kind (latent in ``obsm``,
+covariates in ``obs``), then ``dissect`` reads what it built.
 
 Usage:  python examples/dissect_models.py OUT_DIR CHAINS.jsonl.gz [CHAINS.jsonl.gz ...]
         (labelled chains as in the NetSurfP-2.0 / DSSP JSON-lines files; the IWPC cohort comes
@@ -17,29 +18,25 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bio_mtl.dissect import dissect, dose_anndata, structure_anndata, write_report
-from bio_mtl.dosing import load_pretrained, read_iwpc
-from bio_mtl.structure import load_model
+from bio_mtl.dissect import dissect, model_anndata, write_report
 
 
 def main(out: Path, chain_files: list[str]) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(1)
-    proteins = structure_anndata(chain_files, load_model(), n_components=10)
+    proteins = model_anndata("ss_rsa_cnnbilstm_ens2_nsp2_v1", chain_files, n_components=10)
     result = dissect(proteins, latent_key="X_structure_pca",
                      covariates=["length", "gravy", "helix_fraction", "strand_fraction",
                                  "coil_fraction", "mean_rsa"],
-                     confounders=["length"],
-                     batch_key="dataset" if proteins.obs["dataset"].nunique() > 1 else None,
-                     gene_sets=False)
-    write_report(result, out / "structure", adata=proteins)
+                     confounders=["length"], batch_key=proteins.batch_key, gene_sets=False)
+    write_report(result, out / "structure", adata=proteins.adata)
 
-    patients = dose_anndata(read_iwpc("iwpc").frame, load_pretrained("warfarin_iwpc_v1"))
+    patients = model_anndata("warfarin_iwpc_v1", ["iwpc"])
     result = dissect(patients, latent_key="X_dose",
                      covariates=["age_decades", "weight_kg", "height_cm", "ancestry",
                                  "amiodarone", "inducer", "cyp2c9", "cyp2c9_activity", "vkorc1",
                                  "vkorc1_a", "dose_mg_per_week"],
                      confounders=["age_decades"], batch_key="site", gene_sets=False)
-    write_report(result, out / "dose", adata=patients)
+    write_report(result, out / "dose", adata=patients.adata)
     tables = {name: pd.read_csv(out / name / "dimensions.tsv", sep="\t")
               for name in ("structure", "dose")}
     for name, dims in tables.items():

@@ -16,14 +16,8 @@ from pathlib import Path
 
 import torch
 
-from bio_mtl.dissect import (
-    ExpressionConfig,
-    ExpressionModel,
-    dissect,
-    simulate_expression,
-    write_report,
-)
-from bio_mtl.mtl.trainer import TrainConfig
+from bio_mtl.dissect import dissect, simulate_expression, write_report
+from bio_mtl.expression import ExpressionModel
 
 
 def main(out: Path) -> None:
@@ -31,10 +25,9 @@ def main(out: Path) -> None:
     train, held_out = simulate_expression(600, seed=0), simulate_expression(600, seed=1)
     tasks = {"disease": "classification", "age": "regression", "response": "classification"}
     for adversarial in (False, True):
-        model = ExpressionModel(ExpressionConfig(latent_dim=8, hidden_dim=64,
-                                                 adversarial_batch=adversarial))
-        model.fit(train, tasks, batch_key="batch",
-                  train_config=TrainConfig(epochs=40, batch_size=128, lr=5e-3, seed=0))
+        model = ExpressionModel(latent_dim=8, hidden_dim=64, adversarial_batch=adversarial,
+                                epochs=40, batch_size=128, lr=5e-3, seed=0)
+        model.fit(train, tasks, batch_key="batch")
         result = dissect(held_out, model=model, covariates=["age", "disease", "response"],
                          confounders=["age"], batch_key="batch", n_gsea_permutations=1000)
         name = "adversarial" if adversarial else "plain"

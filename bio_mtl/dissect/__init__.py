@@ -4,9 +4,12 @@ For every dimension: associations with covariates (Spearman/Pearson, AUROC, Krus
 eta^2, BH q-values), batch eta^2, a conditional likelihood-ratio test that separates confounders
 from mechanisms, gene attribution, signed preranked GSEA against a GMT, variance explained, and a
 label (``confounder:<covariate>``, ``mechanism:<pathway>``, ``nuisance:<batch>``,
-``tracks:<covariate>`` or ``unexplained``) with its evidence. Structure and dosing models are
-dissected through adapters that build the AnnData (:func:`structure_anndata`,
-:func:`dose_anndata`, :func:`model_anndata`). Submodules are imported lazily.
+``tracks:<covariate>`` or ``unexplained``) with its evidence.
+
+The latent is an ``obsm`` embedding, or comes from a model through the adapter of its
+checkpoint kind (:func:`model_anndata`; expression, structure and dosing models):
+:mod:`.pipeline` runs the steps of :mod:`.steps` on it and :mod:`.report` writes the report.
+Submodules are imported lazily.
 """
 
 from __future__ import annotations
@@ -15,26 +18,28 @@ import importlib
 from typing import Any
 
 __all__ = ["DissectRules", "DissectionResult", "ExpressionConfig", "ExpressionModel",
-           "default_gene_sets", "dissect", "dose_anndata", "gsea_preranked", "kbet",
-           "model_anndata", "pooled_structure_latent", "read_gmt", "simulate_expression",
-           "structure_anndata", "write_report"]
+           "LatentSource", "default_gene_sets", "dissect", "dose_anndata", "gsea_preranked",
+           "kbet", "model_anndata", "pooled_structure_latent", "read_gmt",
+           "simulate_expression", "structure_anndata", "write_report"]
 
 _LAZY = {
-    "dissect": "._dissect",
-    "DissectionResult": "._core",
+    "dissect": ".pipeline",
+    "DissectionResult": ".result",
     "DissectRules": ".classify",
-    "ExpressionConfig": ".expression",
-    "ExpressionModel": ".expression",
+    "LatentSource": ".latent",
+    "model_anndata": ".adapters",
+    "structure_anndata": ".adapters.structure",
+    "pooled_structure_latent": ".adapters.structure",
+    "dose_anndata": ".adapters.dosing",
     "default_gene_sets": ".enrichment",
     "gsea_preranked": ".enrichment",
     "read_gmt": ".enrichment",
     "simulate_expression": ".simulate",
     "write_report": ".report",
-    "structure_anndata": ".protein",
-    "pooled_structure_latent": ".protein",
-    "dose_anndata": ".dose",
-    "model_anndata": ".adapters",
     "kbet": ".metrics",
+    # the expression application lives in bio_mtl.expression; re-exported for old callers
+    "ExpressionConfig": "..expression.config",
+    "ExpressionModel": "..expression.model",
 }
 
 
@@ -42,3 +47,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'bio_mtl.dissect' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

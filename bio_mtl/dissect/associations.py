@@ -2,7 +2,8 @@
 
 Arrays in, numbers out; no AnnData, no I/O. Effect sizes are put on one scale, the fraction of
 the dimension's variance a covariate explains (``r**2`` for a continuous covariate, ``eta**2``
-for a categorical one), so that they can be compared across covariate types.
+for a categorical one), so that they can be compared across covariate types. AUROC is the engine's
+(:func:`bio_mtl.mtl.metrics.auroc`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import warnings
 import numpy as np
 from scipy import stats
 
-__all__ = ["auroc", "benjamini_hochberg", "categorical_association",
-           "conditional_lrt", "continuous_association", "eta_squared"]
+from ..mtl.metrics import auroc
+
+__all__ = ["benjamini_hochberg", "categorical_association", "conditional_lrt",
+           "continuous_association", "eta_squared"]
 
 
 def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
@@ -49,22 +52,6 @@ def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
         q = np.minimum.accumulate(q[::-1])[::-1]
         out[order] = np.clip(q, 0, 1)
     return out.reshape(p.shape)
-
-
-def auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of ``score`` for the boolean labels ``positive`` (ties = 0.5).
-
-    Examples
-    --------
-    >>> auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
-    0.75
-    """
-    positive = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = stats.rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
@@ -159,7 +146,7 @@ def categorical_association(z: np.ndarray, labels: np.ndarray) -> dict:
         out["test"] = "none"
         return out
     out["effect"] = eta_squared(z, labels)
-    level_auc = {lev: auroc(z, labels == lev) for lev in levels}
+    level_auc = {lev: auroc(labels == lev, z) for lev in levels}
     out["level_auroc"] = level_auc
     out["best_level"] = max(levels, key=lambda lev: abs(level_auc[lev] - 0.5))
     groups = [z[labels == lev] for lev in levels]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import open_input
 from ..errors import InputError
 from .associations import benjamini_hochberg
 
@@ -32,14 +33,9 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
         If the file is missing, empty, or a line has no genes.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("gene-set file not found (expected a GMT file: name, description, "
-                         "genes, tab-separated)", path=path)
     sets: dict[str, list[str]] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("not a text GMT file", path=path) from None
+    with open_input(path, what="GMT gene-set file") as handle:
+        text = handle.read()
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue

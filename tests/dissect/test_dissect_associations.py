@@ -5,7 +5,6 @@ import pytest
 from scipy import stats
 
 from bio_mtl.dissect.associations import (
-    auroc,
     benjamini_hochberg,
     categorical_association,
     conditional_lrt,
@@ -26,10 +25,14 @@ def test_bh_keeps_nan_and_ignores_it_in_m():
     np.testing.assert_allclose(q[[0, 2]], [0.04, 0.04])
 
 
-def test_auroc_hand_value_and_ties():
-    # positives 0.35, 0.8 vs negatives 0.1, 0.4: pairs won 3 of 4
-    assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1], bool)) == 0.75
-    assert auroc(np.array([1.0, 1.0]), np.array([0, 1], bool)) == 0.5
+def test_level_auroc_hand_value_and_ties():
+    # the engine's AUROC: "b" at 0.35, 0.8 vs "a" at 0.1, 0.4 wins 3 of 4 pairs; "a" 1 of 4
+    res = categorical_association(np.array([0.1, 0.4, 0.35, 0.8]), np.array(list("aabb")))
+    assert res["auroc"] == 0.75
+    assert res["level_auroc"] == {"a": 0.25, "b": 0.75}
+    # a tie counts half: one level's only value equals another's
+    tied = categorical_association(np.array([1.0, 1.0, 0.0]), np.array(list("abb")))
+    assert tied["level_auroc"]["a"] == 0.75  # a=1.0 beats b=0.0, ties b=1.0
 
 
 def test_eta_squared_hand_value():

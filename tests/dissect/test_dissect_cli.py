@@ -96,29 +96,6 @@ def test_not_an_h5ad_file(runner, tmp_path):
     assert "not an AnnData .h5ad file" in text
 
 
-def test_train_expression_bad_task_column(runner, tmp_path):
-    from bio_mtl.dissect.simulate import simulate_expression
-
-    simulate_expression(40, seed=2).write_h5ad(tmp_path / "s.h5ad")
-    res, text = _run(runner, ["train-expression", str(tmp_path / "s.h5ad"), "--task",
-                              "severity:classification", "--out", str(tmp_path / "m")])
-    assert res.exit_code == 3
-    assert "'severity'" in text
-    assert "disease" in text
-    res, text = _run(runner, ["train-expression", str(tmp_path / "s.h5ad"), "--task",
-                              "disease:ordinal", "--out", str(tmp_path / "m")])
-    assert res.exit_code == 2  # a bad option value: a usage error (docs/cli.md)
-    assert "NAME:classification" in text
-    assert "--task" in text
-    res, text = _run(runner, ["train-expression", str(tmp_path / "s.h5ad"), "--task",
-                              "disease:classification", "--adversarial-batch",
-                              "--out", str(tmp_path / "m")])
-    assert res.exit_code == 2
-    assert "--adversarial-batch needs --batch-key" in text
-    assert "Traceback" not in text
-    assert not (tmp_path / "m").exists()
-
-
 def test_help_has_examples(runner):
     for cmd in ("dissect", "train-expression"):
         res, text = _run(runner, [cmd, "--help"])
@@ -161,3 +138,36 @@ def test_varimax_rotation_of_a_pca_keeps_one_batch_axis():
     assert dims["batch_eta2"].max() > 0.9
     ages = dims.set_index("dimension")["best_covariate"] == "age"
     assert ages.sum() >= 1
+
+
+def test_expression_model_goes_through_its_adapter(runner, tmp_path):
+    """``--model`` of kind expression: the same adapter path (and errors) as any other kind."""
+    from pathlib import Path
+
+    from bio_mtl.dissect import simulate_expression
+
+    model = Path(__file__).parents[1] / "fixtures" / "dissect" / "expression_v0"
+    data = tmp_path / "held.h5ad"
+    simulate_expression(40, seed=22).write_h5ad(data)
+    base = ["dissect", "--model", str(model), "--data", str(data)]
+    res, text = _run(runner, [*base, "--out", str(tmp_path / "r1")])
+    assert res.exit_code == 2, text  # an expression model computes no default covariates
+    assert "give at least one --covariate" in text
+    res, text = _run(runner, [*base, "--covariate", "age", "--latent-key", "X_pca",
+                              "--out", str(tmp_path / "r2")])
+    assert res.exit_code == 2, text
+    assert "'X_pca': this model's adapter writes X_expression" in text
+    res, text = _run(runner, [*base, "--data", str(data), "--covariate", "age",
+                              "--out", str(tmp_path / "r3")])
+    assert res.exit_code == 4, text
+    assert "an expression model takes one --data .h5ad file, got 2" in text
+    out = tmp_path / "r4"
+    res, text = _run(runner, ["-q", *base, "--covariate", "age", "--no-enrichment",
+                              "--out", str(out)])
+    assert res.exit_code == 0, text
+    doc = __import__("json").loads((out / "report.json").read_text())
+    assert doc["params"]["latent_key"] == "X_expression"
+    assert doc["params"]["gene_attribution"] == "decoder"
+    assert [d["dimension"] for d in doc["dimensions"]] == ["z1", "z2", "z3"]
+    assert not (out / "latent.h5ad").exists()  # the samples are the user's file
+    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))

@@ -41,8 +41,12 @@ def test_read_gmt_errors(tmp_path):
     bad.write_text("ONLY_NAME\tdesc\n")
     with pytest.raises(InputError, match="line 1"):
         read_gmt(bad)
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="missing.gmt: no such GMT gene-set file"):
         read_gmt(tmp_path / "missing.gmt")
+    latin = tmp_path / "latin.gmt"
+    latin.write_bytes("SET\tdesc\tG\xe9NE\n".encode("latin-1"))
+    with pytest.raises(InputError, match="latin.gmt: not UTF-8 text"):
+        read_gmt(latin)
 
 
 def test_shipped_gene_sets_hold_known_members():

@@ -112,7 +112,7 @@ def test_variance_explained_and_top_weights_panel_by_hand():
     import anndata as ad
 
     from bio_mtl.dissect import dissect
-    from bio_mtl.dissect._core import variance_explained
+    from bio_mtl.dissect.steps import variance_explained
     from bio_mtl.dissect.plots import dimension_panel
 
     z = np.array([[1.0], [-1], [1], [-1]])

@@ -6,7 +6,8 @@ dimensions need not mean anything. As in factor analysis we first whiten ``z`` (
 unit-variance axes) and then choose the orthogonal rotation that makes the decoder loadings
 simplest, i.e. maximises the variance of the squared loadings (varimax, Kaiser 1958). Axes are
 then ordered by the expression variance they carry and signed so their heaviest loadings are
-positive.
+positive. :class:`~bio_mtl.expression.ExpressionModel` rotates its latent this way after
+training, and :func:`bio_mtl.dissect.dissect` (``rotate="varimax"``) any given latent.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The expression model's input side: counts vs log-normalised input, the recorded scanpy
-recipe (normalize_total, log1p, HVGs), re-application to new files, and label masking."""
+recipe (normalize_total, log1p, HVGs) and its re-application to new files."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -30,7 +28,7 @@ def _lognorm(adata):
 def test_input_detection_order_and_kinds(counts):
     import scanpy as sc
 
-    from bio_mtl.dissect._preprocess import detect_input
+    from bio_mtl.expression.preprocess import detect_input
 
     assert detect_input(counts)[0] == "counts"
     logn = _lognorm(counts)
@@ -51,7 +49,7 @@ def test_input_detection_order_and_kinds(counts):
 def test_recipe_matches_scanpy_and_log_input_gives_the_same_model_input(counts):
     import scanpy as sc
 
-    from bio_mtl.dissect._preprocess import fit_preprocessing
+    from bio_mtl.expression.preprocess import fit_preprocessing
 
     x, recipe = fit_preprocessing(counts, n_top_genes=40)
     ref = _lognorm(counts)
@@ -70,7 +68,7 @@ def test_recipe_matches_scanpy_and_log_input_gives_the_same_model_input(counts):
 
 
 def test_new_file_missing_genes_and_counts_only_models(counts):
-    from bio_mtl.dissect._preprocess import apply_preprocessing, fit_preprocessing
+    from bio_mtl.expression.preprocess import apply_preprocessing, fit_preprocessing
     from bio_mtl.errors import InputError
 
     x, recipe = fit_preprocessing(counts, n_top_genes=40)
@@ -87,27 +85,3 @@ def test_new_file_missing_genes_and_counts_only_models(counts):
     np.testing.assert_allclose(apply_preprocessing(counts, recipe)[0], x, atol=1e-4)
     with pytest.raises(InputError, match="trained on raw counts.*layers available: none"):
         apply_preprocessing(_lognorm(counts), recipe)
-
-
-def test_missing_labels_are_masked_not_dropped(counts):
-    from bio_mtl.dissect import ExpressionConfig, ExpressionModel
-    from bio_mtl.dissect.expression import _encode_task
-    from bio_mtl.mtl.trainer import TrainConfig
-
-    adata = counts[:96].copy()
-    adata.obs.loc[adata.obs_names[::3], "age"] = np.nan  # a third of the ages unknown
-    n_no_response = int(adata.obs["response"].isna().sum())  # healthy: no response label
-    assert 0 < n_no_response < 96
-    spec, codes, info = _encode_task(adata, "response", "classification")
-    assert int((codes == -100).sum()) == n_no_response
-    assert info["labels"] == ["non-responder", "responder"]
-    spec, ages, info = _encode_task(adata, "age", "regression")
-    assert int(np.isnan(ages).sum()) == 32
-    assert info["mean"] == pytest.approx(np.nanmean(adata.obs["age"]))
-    model = ExpressionModel(ExpressionConfig(latent_dim=3, hidden_dim=8, val_fraction=0.0))
-    model.fit(adata, {"age": "regression", "response": "classification"},
-              train_config=TrainConfig(epochs=2, batch_size=16, seed=0))
-    # every sample is in every epoch: 96 / 16 = 6 steps, not fewer for unlabelled samples
-    assert [rec["step"] for rec in model.history_] == [6, 12]
-    assert all(math.isfinite(rec["train_loss"]) for rec in model.history_)
-    assert model.transform(adata)[0].shape == (96, 3)

@@ -33,7 +33,7 @@ def cohort_and_model():
 def test_shared_layer_output_is_what_the_heads_read(cohort_and_model):
     import torch
 
-    from bio_mtl.dissect.dose import shared_layer_output
+    from bio_mtl.dissect.adapters.dosing import shared_layer_output
     from bio_mtl.dosing.features import feature_table
 
     patients, model = cohort_and_model
@@ -48,7 +48,7 @@ def test_shared_layer_output_is_what_the_heads_read(cohort_and_model):
 
 def test_dose_anndata_covariates_and_planted_vkorc1_axis(cohort_and_model):
     from bio_mtl.dissect import dissect
-    from bio_mtl.dissect.dose import dose_anndata
+    from bio_mtl.dissect.adapters.dosing import dose_anndata
 
     patients, model = cohort_and_model
     adata = dose_anndata(patients, model)
@@ -74,7 +74,7 @@ def test_dose_anndata_covariates_and_planted_vkorc1_axis(cohort_and_model):
 
 
 def test_pathways_the_model_never_saw_genotyped_are_left_out(cohort_and_model):
-    from bio_mtl.dissect.dose import dose_anndata
+    from bio_mtl.dissect.adapters.dosing import dose_anndata
     from bio_mtl.dosing import load_pretrained
 
     # the shipped model was trained on IWPC, which has no CYP4F2 or CYP2C19 genotypes: those

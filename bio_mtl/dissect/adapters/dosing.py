@@ -14,18 +14,25 @@ clinical score; every drug head reads both. :func:`dose_anndata` puts, per patie
   activity score, ``vkorc1_a`` = -1639A allele count), the stable dose, and ``site``
   (IWPC project site, the batch-like key);
 - ``X``: no columns (a dose latent has no genes; enrichment is skipped).
+
+:func:`dose_source` is the adapter of checkpoint kind ``"dosing"``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
+import anndata as ad
 import numpy as np
+import pandas as pd
+import torch
 
-from ..errors import ConfigError
+from ...dosing.features import CLINICAL_FEATURES, feature_table, genetic_values, read_dose_table
+from ...errors import ConfigError
+from ...mtl.estimator import Estimator, load_estimator
+from ..latent import LatentSource, describe_model
 
-__all__ = ["DOSE_COVARIATES", "dose_anndata", "dose_latent_source", "shared_layer_output"]
+__all__ = ["DOSE_COVARIATES", "dose_anndata", "dose_source", "shared_layer_output"]
 
 #: The ``obs`` columns :func:`dose_anndata` offers as covariates (when present in the table).
 DOSE_COVARIATES = ("age_decades", "weight_kg", "height_cm", "ancestry", "amiodarone",
@@ -51,10 +58,6 @@ def shared_layer_output(model, patients):
         ``clinical score`` (the linear clinical term every head shares: covariates imputed with
         the training medians and standardised as the model does, times the layer's weights).
     """
-    import torch
-
-    from ..dosing.features import CLINICAL_FEATURES, feature_table
-
     act = np.log(model.pathway_activity(patients))
     feats, _ = feature_table(patients.reset_index(drop=True))
     clin = feats[list(CLINICAL_FEATURES)].astype(float).copy()
@@ -66,8 +69,6 @@ def shared_layer_output(model, patients):
 
 
 def _group_rare(values, min_count: int):
-    import pandas as pd
-
     s = pd.Series(values, dtype=object)
     counts = s.value_counts()
     rare = set(counts[counts < min_count].index)
@@ -96,11 +97,6 @@ def dose_anndata(patients, model, *, min_level_count: int = 10):
         and ``site``, ``uns["biomtl_dose_latent"]["params"]`` (dimensions, the dropped ones,
         ``min_level_count``).
     """
-    import anndata as ad
-    import pandas as pd
-
-    from ..dosing.features import genetic_values
-
     patients = patients.reset_index(drop=True)
     latent = shared_layer_output(model, patients)
     # a pathway whose gene was never genotyped in training is NaN for everyone (not
@@ -138,35 +134,42 @@ def dose_anndata(patients, model, *, min_level_count: int = 10):
     return adata
 
 
-def dose_latent_source(model: str | os.PathLike, data: Sequence, *, seed: int = 0):
-    """Adapter for ``biomtl dissect --model <dosing model>`` (see :mod:`.adapters`).
+def dose_source(model, data: Sequence, *, n_components: int = 10, seed: int = 0,
+                path: object = None) -> LatentSource:
+    """Adapter for a dosing model (see :mod:`bio_mtl.dissect.adapters`).
 
     Parameters
     ----------
     model
-        A dosing checkpoint directory or shipped name (``warfarin_iwpc_v1``).
+        A dosing checkpoint folder, a shipped name (``warfarin_iwpc_v1``) or a fitted
+        :class:`~bio_mtl.dosing.DosingModel`.
     data
         One table: ``"iwpc"``, an IWPC-format file or a tidy dosing file.
-    seed
-        Unused (nothing random); kept for the adapter signature.
+    n_components, seed, path
+        Unused (a dose latent is narrow; nothing is random; inputs are files).
 
     Returns
     -------
-    bio_mtl.dissect.adapters.LatentSource
-    """
-    from ..dosing.features import read_dose_table
-    from ..dosing.pretrained import load_pretrained
-    from .adapters import LatentSource
+    LatentSource
+        ``obsm["X_dose"]``, the :data:`DOSE_COVARIATES` with more than one value, and
+        ``site`` as the batch key when there are several sites.
 
-    del seed
-    if len(data) != 1:
+    Raises
+    ------
+    ConfigError
+        Not exactly one table, or an AnnData instead of a table.
+    """
+    del n_components, seed, path
+    if len(data) != 1 or hasattr(data[0], "obs"):
         raise ConfigError(f"a dosing model takes one --data table ('iwpc' or a file), got "
-                          f"{len(data)}")
+                          f"{len(data) if len(data) != 1 else 'an AnnData'}")
     _, patients, info = read_dose_table(data[0])
-    adata = dose_anndata(patients, load_pretrained(model))
+    est = model if isinstance(model, Estimator) else load_estimator(model, kind="dosing")
+    adata = dose_anndata(patients, est)
     adata.uns["biomtl_dose_latent"]["params"].update(
-        model=str(model), source=str(info.get("source")), sha256=info.get("sha256"))
+        model=describe_model(model), source=str(info.get("source")), sha256=info.get("sha256"))
     covariates = [c for c in DOSE_COVARIATES if c in adata.obs
                   and adata.obs[c].notna().any() and adata.obs[c].nunique() > 1]
     batch = "site" if "site" in adata.obs and adata.obs["site"].nunique() > 1 else None
-    return LatentSource(adata, "X_dose", ["X_dose"], covariates, batch)
+    return LatentSource(adata, "X_dose", ["X_dose"], covariates, batch,
+                        model=describe_model(model))

@@ -16,12 +16,14 @@ def _tiny(**kw):
     import torch
 
     from bio_mtl.structure import StructureModelConfig, build_structure_model
+    from bio_mtl.structure.estimator import StructureModel
 
     torch.manual_seed(0)
     cfg = dict(embed_dim=8, conv_channels=8, conv_layers=1, kernel_size=3, dilations=(1,),
                lstm_hidden=4, lstm_layers=1, dropout=0.0)
     cfg.update(kw)
-    return build_structure_model(StructureModelConfig(**cfg)).eval()
+    config = StructureModelConfig(**cfg)
+    return StructureModel.from_network(build_structure_model(config), config)
 
 
 def _write_jsonl(path, records):
@@ -40,7 +42,7 @@ def _rec(rid, seq, ss8=None, rsa=None, mask=None):
 def test_pooled_latent_equals_mean_of_each_sequence_encoded_alone():
     import torch
 
-    from bio_mtl.dissect.protein import pooled_structure_latent
+    from bio_mtl.dissect.adapters.structure import pooled_structure_latent
     from bio_mtl.structure.alphabet import encode_sequence
 
     net = _tiny()  # conv + BiLSTM: padding and packing must not leak into the mean
@@ -48,7 +50,7 @@ def test_pooled_latent_equals_mean_of_each_sequence_encoded_alone():
     expected = []
     with torch.inference_mode():
         for s in seqs:
-            hidden = net.encode(torch.from_numpy(encode_sequence(s))[None])  # (1, L, 8)
+            hidden = net.module_.encode(torch.from_numpy(encode_sequence(s))[None])  # (1, L, 8)
             expected.append(hidden[0].double().mean(0).numpy())
     for tokens in (10, 16384):  # one sequence per batch vs all in one padded batch
         got = pooled_structure_latent([(f"p{i}", s) for i, s in enumerate(seqs)], net,
@@ -57,7 +59,8 @@ def test_pooled_latent_equals_mean_of_each_sequence_encoded_alone():
 
 
 def test_protein_covariates_from_labels_by_hand(tmp_path):
-    from bio_mtl.dissect.protein import protein_covariates, read_protein_records
+    from bio_mtl.dissect.adapters.protein import protein_covariates
+    from bio_mtl.dissect.adapters.structure import read_protein_records
 
     # 8 residues; mask 0 at position 7 -> 7 SS-labelled: H,H,G (helix 3), E,B (strand 2),
     # T,S (coil 2); RSA known at 4 positions: 0.1, 0.3, 0.5, 0.7 -> mean 0.4
@@ -85,7 +88,7 @@ def test_planted_composition_factor_is_recovered_exactly():
     residue), so with sequences that mix only A and K, PC1 of the pooled latent is an exact
     affine function of the K fraction, and explains all the variance of the composition."""
     from bio_mtl.dissect import dissect
-    from bio_mtl.dissect.protein import structure_anndata
+    from bio_mtl.dissect.adapters.structure import structure_anndata
 
     net = _tiny(conv_layers=0, lstm_layers=0)
     rng = np.random.default_rng(0)
@@ -113,7 +116,7 @@ def test_planted_composition_factor_is_recovered_exactly():
 
 
 def test_structure_anndata_names_datasets_and_records_params(tmp_path):
-    from bio_mtl.dissect.protein import structure_anndata
+    from bio_mtl.dissect.adapters.structure import structure_anndata
 
     a = _write_jsonl(tmp_path / "set_a.jsonl.gz", [_rec("p1", "MKV"), _rec("p2", "GGSA")])
     b = _write_jsonl(tmp_path / "set_b.jsonl.gz", [_rec("p1", "EEKRL")])  # id clash with a
@@ -132,7 +135,7 @@ def test_adapter_refuses_foreign_models_and_names():
     from torch import nn
 
     from bio_mtl.dissect.adapters import checkpoint_kind
-    from bio_mtl.dissect.protein import pooled_structure_latent
+    from bio_mtl.dissect.adapters.structure import pooled_structure_latent
     from bio_mtl.errors import CheckpointError, ConfigError
 
     with pytest.raises(ConfigError, match="not a structure model"):
@@ -144,9 +147,7 @@ def test_adapter_refuses_foreign_models_and_names():
 
 @pytest.fixture
 def tiny_structure_dir(tmp_path):
-    from bio_mtl.structure.train import save_structure_model
-
-    return save_structure_model(_tiny(), tmp_path / "tiny_ss")
+    return _tiny().save(tmp_path / "tiny_ss")
 
 
 def _cli(runner, args):
