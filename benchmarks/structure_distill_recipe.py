@@ -86,7 +86,7 @@ def smoke(device: str) -> None:
     from bio_mtl.structure.alphabet import encode_sequence
     from bio_mtl.structure.data import Chain, collate
     from bio_mtl.structure.distill import add_soft_targets
-    from bio_mtl.structure.ensemble import StructureEnsemble
+    from bio_mtl.structure.estimator import StructureEnsembleModel, StructureModel
     from bio_mtl.structure.model import StructureModelConfig, build_structure_model
     from bio_mtl.structure.model import structure_tasks
 
@@ -104,8 +104,9 @@ def smoke(device: str) -> None:
         loss = sum(compute_loss(t, out[t.name], batch["targets"][t.name].to(device))
                    for t in structure_tasks(cfg.tasks))
         loss.backward()
-        models.append(model.cpu())
-    (soft,) = add_soft_targets([chain], StructureEnsemble(models[:4]), device=device)
+        models.append(StructureModel.from_network(model.cpu(), cfg))
+    (soft,) = add_soft_targets([chain], StructureEnsembleModel.from_members(models[:4]),
+                               device=device)
     assert np.isfinite(soft.soft["ss8"]).all(), "soft targets"
     print(f"smoke ok on {device} ({torch.cuda.get_device_name() if device != 'cpu' else 'cpu'})",
           flush=True)

@@ -12,7 +12,7 @@ differ):
 
 * Data: the first ``--ss-chains`` NetSurfP-2.0 training chains of the library's hash split plus
   every RSA-labelled training chain (their SS8 labels too). At each RSA level ``n`` only ``n``
-  of those chains keep their RSA labels (a fixed subset, ``train_structure(rsa_label_chains=)``);
+  of those chains keep their RSA labels (a fixed subset, ``StructureDataConfig(rsa_label_chains=)``);
   ``all`` keeps every one. The SS labels never change, so one SS-only model per seed serves
   every level.
 * Model: a small residual dilated CNN (``SMALL``), AdamW with warm-up and cosine decay, a fixed
@@ -24,7 +24,7 @@ differ):
   steps in all), to tell fewer RSA updates apart from negative transfer.
 * Selection favours the single-task baselines: SS-only and RSA-only models keep their best
   epoch on their own validation metric (Q8, RSA Pearson r); joint models keep their last epoch.
-* Scores: the validation split of ``train_structure`` (hash split: 5 % of the SS chains, 10 %
+* Scores: the validation split of ``StructureModel.fit`` (hash split: 5 % of the SS chains, 10 %
   of the RSA chains), ``casp_fm_rsa.jsonl.gz`` (an RSA and SS test set) and ``cb513.jsonl.gz``
   (SS test set; reported, never used to choose anything).
 * Delta_m (Maninis et al. 2019, CVPR; Vandenhende et al. 2021, IEEE TPAMI 44:3614) over one
@@ -50,9 +50,9 @@ from bio_mtl.mtl.trainer import TrainConfig
 from bio_mtl.mtl.weighting import WEIGHTINGS
 from bio_mtl.structure.data import CB513_OVERLAP_IDS, join_rsa, read_chains, split_chains
 from bio_mtl.structure.metrics import score_predictions
+from bio_mtl.structure.estimator import StructureModel
 from bio_mtl.structure.model import StructureModelConfig
-from bio_mtl.structure.predict import predict_structure
-from bio_mtl.structure.train import limit_rsa_labels, train_structure
+from bio_mtl.structure.train import StructureDataConfig, limit_rsa_labels
 
 SMALL = dict(embed_dim=32, conv_channels=64, conv_layers=6, kernel_size=5,
              dilations=(1, 2, 4, 8, 1, 2), lstm_layers=0, dropout=0.1)
@@ -64,7 +64,7 @@ MAX_LEN, BATCH_TOKENS, VAL_FRACTION, RSA_VAL_FRACTION = 512, 8192, 0.05, 0.1
 
 
 def evaluation_sets(data: Path) -> dict[str, list]:
-    """The validation split exactly as ``train_structure`` draws it, and the two test sets."""
+    """The validation split exactly as ``StructureModel.fit`` draws it, and the two test sets."""
     ss = read_chains(data / "train.jsonl.gz", exclude_ids=CB513_OVERLAP_IDS)
     rsa = read_chains(data / "rsa_train.jsonl.gz")
     ss, rsa = join_rsa(ss, rsa)
@@ -85,7 +85,7 @@ def score(model, sets: dict) -> dict:
     for name, chains in sets.items():
         if name.startswith("_"):
             continue
-        preds = predict_structure([(c.id, c.seq) for c in chains], model)
+        preds = model.predict([(c.id, c.seq) for c in chains])
         full = score_predictions(preds, chains)
         out[name] = {k: full[k] for k in REPORTED if k in full}
     return out
@@ -99,17 +99,17 @@ def train_one(data: Path, tasks, weighting: str, *, seed: int, rsa_n, rsa_repeat
     tcfg = TrainConfig(epochs=args.epochs, lr=2e-3, warmup_steps=100, weight_decay=0.01,
                        grad_clip=1.0, monitor=monitor, weighting=weighting, seed=seed)
     t0 = time.time()
-    res = train_structure(data / "train.jsonl.gz", rsa_paths=data / "rsa_train.jsonl.gz",
-                          model_config=mcfg, train_config=tcfg, max_ss_chains=args.ss_chains,
-                          rsa_label_chains=rsa_n, rsa_repeat=rsa_repeat, select_best=not joint,
-                          batch_tokens=BATCH_TOKENS, max_len=MAX_LEN,
-                          val_fraction=VAL_FRACTION, rsa_val_fraction=RSA_VAL_FRACTION)
+    dcfg = StructureDataConfig(max_ss_chains=args.ss_chains, rsa_label_chains=rsa_n,
+                               rsa_repeat=rsa_repeat, select_best=not joint,
+                               batch_tokens=BATCH_TOKENS, max_len=MAX_LEN,
+                               val_fraction=VAL_FRACTION, rsa_val_fraction=RSA_VAL_FRACTION)
+    model = StructureModel(model=mcfg, training=tcfg, data=dcfg)
+    model.fit(data / "train.jsonl.gz", rsa_paths=data / "rsa_train.jsonl.gz")
     info = {"tasks": list(tasks), "weighting": weighting, "seed": seed, "rsa_label_chains": rsa_n,
-            "rsa_repeat": rsa_repeat, "n_train_chains": res.metrics["n_train_chains"],
-            "best_epoch": res.metrics["best_epoch"],
-            "ss3_source": res.model.structure_config.ss3_source,
+            "rsa_repeat": rsa_repeat, "n_train_chains": model.metrics_["n_train_chains"],
+            "best_epoch": model.metrics_["best_epoch"], "ss3_source": model.config_.ss3_source,
             "train_s": round(time.time() - t0, 1)}
-    return res.model, info
+    return model, info
 
 
 def plan(args) -> list[tuple]:

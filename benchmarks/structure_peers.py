@@ -138,19 +138,14 @@ def run_predictdssp(seqs: list[str]) -> tuple[list[str], float]:
 def run_bio_mtl(seqs: list[str], model_name: str | None = None,
                 backbone: str | None = None) -> tuple[list[str], float]:
     """Predict with a bio_mtl model; returns the SS3 strings and the model-loading seconds."""
-    from bio_mtl.structure.predict import predict_structure
+    from bio_mtl.structure.embeddings import embedder_for
     from bio_mtl.structure.pretrained import load_model
 
     start = time.perf_counter()
     model = load_model(model_name)
-    embedder = None
-    if model.structure_config.input_dim is not None:
-        from bio_mtl.structure.embeddings import ESMEmbedder
-
-        embedder = ESMEmbedder.from_pretrained(backbone or model.structure_config.backbone)
+    embedder = embedder_for(model, backbone)
     loading = time.perf_counter() - start
-    preds = predict_structure([(f"s{i}", s) for i, s in enumerate(seqs)], model,
-                              embedder=embedder)
+    preds = model.predict([(f"s{i}", s) for i, s in enumerate(seqs)], embedder=embedder)
     return [p.ss3 for p in preds], loading
 
 

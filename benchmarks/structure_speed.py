@@ -56,7 +56,6 @@ def _child(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from bio_mtl.structure.predict import predict_structure
     from bio_mtl.structure.pretrained import load_model
 
     model = load_model(args.model)
@@ -65,10 +64,10 @@ def _child(args) -> None:
             random_sequences(args.n, args.seed)
     else:
         seqs = random_sequences(1, args.seed, args.titin_length, args.titin_length)
-    predict_structure(seqs[:5], model)  # warm-up
+    model.predict(seqs[:5])  # warm-up
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    preds = predict_structure(seqs, model, batch_tokens=args.batch_tokens)
+    preds = model.predict(seqs, batch_tokens=args.batch_tokens)
     wall = time.perf_counter() - t0
     n_res = sum(len(p.seq) for p in preds)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

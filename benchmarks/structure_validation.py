@@ -5,7 +5,7 @@ Usage::
     python benchmarks/structure_validation.py DATA_DIR MODEL [MODEL ...] [--members A,B,...]
 
 ``DATA_DIR`` holds ``train.jsonl.gz`` and ``rsa_train.jsonl.gz``; the split is the one
-:func:`bio_mtl.structure.train.train_structure` holds out by default (a hash of the chain id: 5 %
+:meth:`bio_mtl.structure.StructureModel.fit` holds out by default (a hash of the chain id: 5 %
 of the NetSurfP-2.0 chains and 10 % of the RSA chains), so no model trained by the recipe has
 seen these chains. Each MODEL is a checkpoint folder, an ensemble folder or a shipped name;
 ``--ensemble A+B+C`` also scores the mean of those models. Prints Q3, Q8, RSA Pearson r and
@@ -24,13 +24,11 @@ import torch
 
 def validation_chains(data: Path):
     """The default validation chains of the training recipe, with disorder labels."""
-    from bio_mtl.structure.data import CB513_OVERLAP_IDS
-    from bio_mtl.structure.train import _chains
+    from bio_mtl.structure.train import StructureDataConfig, training_chains
 
-    _, val = _chains(("ss8", "ss3", "rsa", "disorder"), [str(data / "train.jsonl.gz")],
-                     [str(data / "rsa_train.jsonl.gz")], [], val_fraction=0.05,
-                     rsa_val_fraction=0.1, max_ss_chains=None, rsa_label_chains=None,
-                     exclude=set(CB513_OVERLAP_IDS))
+    _, val = training_chains(("ss8", "ss3", "rsa", "disorder"), StructureDataConfig(),
+                             train_files=[data / "train.jsonl.gz"],
+                             rsa_files=[data / "rsa_train.jsonl.gz"])
     return val
 
 
@@ -62,7 +60,7 @@ def score(model, chains) -> dict:
 
 
 def main() -> None:
-    from bio_mtl.structure.ensemble import StructureEnsemble
+    from bio_mtl.structure.estimator import StructureEnsembleModel
     from bio_mtl.structure.pretrained import load_model
 
     ap = argparse.ArgumentParser(description=__doc__)
@@ -81,8 +79,10 @@ def main() -> None:
         members = []
         for part in spec.split("+"):
             model = load_model(part)
-            members.extend(model.members if hasattr(model, "members") else [model])
-        print(spec, json.dumps(score(StructureEnsemble(members), chains)), flush=True)
+            members.extend(model.members_ if isinstance(model, StructureEnsembleModel)
+                           else [model])
+        print(spec, json.dumps(score(StructureEnsembleModel.from_members(members), chains)),
+              flush=True)
 
 
 if __name__ == "__main__":

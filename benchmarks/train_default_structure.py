@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 from bio_mtl.mtl.trainer import TrainConfig
+from bio_mtl.structure.estimator import StructureModel
 from bio_mtl.structure.model import StructureModelConfig
-from bio_mtl.structure.train import train_structure
+from bio_mtl.structure.train import StructureDataConfig
 
 _DILATED = (1, 2, 4, 8, 16)
 
@@ -130,17 +131,18 @@ def main() -> None:
     tcfg = TrainConfig(epochs=epochs, lr=args.lr, weight_decay=0.01, warmup_steps=200,
                        grad_clip=1.0, monitor="ss8/accuracy", seed=args.seed,
                        time_budget_s=args.budget_min * 60 * 1.1, device=args.device)
+    dcfg = StructureDataConfig(batch_tokens=args.batch_tokens, max_len=512,
+                               ss_fraction=args.ss_fraction, rsa_repeat=2,
+                               max_ss_chains=args.max_ss_chains)
+    model = StructureModel(model=None if args.init_from else mcfg, training=tcfg, data=dcfg,
+                           init_from=args.init_from, teacher=args.teacher,
+                           distill_alpha=args.distill_alpha)
     t0 = time.time()
-    result = train_structure(data / "train.jsonl.gz", rsa_paths=data / "rsa_train.jsonl.gz",
-                             model_config=None if args.init_from else mcfg,
-                             init_from=args.init_from, train_config=tcfg,
-                             batch_tokens=args.batch_tokens, max_len=512,
-                             ss_fraction=args.ss_fraction, rsa_repeat=2,
-                             max_ss_chains=args.max_ss_chains, teacher=args.teacher,
-                             distill_alpha=args.distill_alpha, out_dir=out / "model",
-                             checkpoint_dir=out / "state", log_path=out / "train_log.jsonl")
+    model.fit(data / "train.jsonl.gz", rsa_paths=data / "rsa_train.jsonl.gz",
+              checkpoint_dir=out / "state", log_path=out / "train_log.jsonl")
+    model.save(out / "model")
     print(json.dumps({"arch": args.arch, "epochs": epochs, "wall_s": round(time.time() - t0, 1),
-                      "metrics": result.metrics}, indent=2, default=float), flush=True)
+                      "metrics": model.metrics_}, indent=2, default=float), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,27 +22,6 @@ def _guess_format(output: str | None, fmt: str | None) -> str:
     return "tsv"
 
 
-def esm_embedder(model, backbone: str | None, cache_dir: str | None):
-    """The ESM-2 embedder a model needs (``None`` for residue-token models).
-
-    Raises ``ConfigError`` when a feature model gets no backbone, or a token model gets one.
-    """
-    from ..errors import ConfigError
-
-    config = model.structure_config
-    if config.input_dim is None:
-        if backbone is not None:
-            raise ConfigError("--backbone needs a model trained on ESM features; the chosen "
-                              "model reads residues directly (drop --backbone)")
-        return None
-    from ..structure.embeddings import ESMEmbedder
-
-    name = backbone or config.backbone
-    if name is None:
-        raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
-    return ESMEmbedder.from_pretrained(name, cache_dir=cache_dir)
-
-
 _CACHE_HELP = "Folder caching ESM-2 embeddings on disk (one file per sequence), reused later."
 
 
@@ -86,8 +65,8 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
       biomtl predict-structure seqs.fa -o ss.fasta --model runs/my_model
       zcat proteome.fa.gz | biomtl predict-structure - -o - --format csv > ss.csv
     """
+    from ..structure.embeddings import embedder_for
     from ..structure.io import read_sequences
-    from ..structure.predict import predict_structure as predict
     from ..structure.pretrained import load_model
     from .console import RichProgress
     from .structure_common import check_output_file, stdout_closed_quietly
@@ -101,11 +80,11 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
     records = read_sequences(sequences, unknown=unknown_residue)
     n_res = sum(len(seq) for _, seq in records)
     model = load_model(model_name)
-    embedder = esm_embedder(model, backbone, embedding_cache)
+    embedder = embedder_for(model, backbone, cache_dir=embedding_cache)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     progress = RichProgress(enabled=not quiet and n_res > 50_000)
-    predictions = predict(records, model, batch_tokens=batch_tokens, embedder=embedder,
-                          progress=progress)
+    predictions = model.predict(records, batch_tokens=batch_tokens, embedder=embedder,
+                                progress=progress)
     if output is not None:
         with stdout_closed_quietly():
             _write(predictions, output, out_fmt, summary=summary)

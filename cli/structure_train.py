@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
-
-_DATA_KEYS = ("batch_tokens", "max_len", "ss_fraction", "rsa_repeat", "val_fraction",
-              "rsa_val_fraction", "max_ss_chains")
-
-
-def _read_yaml(path: str) -> dict:
-    import yaml
-
-    from ..errors import ConfigError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read YAML config ({exc})".replace("\n", " ")) from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: config must be a mapping with model/training/data sections")
-    unknown = sorted(set(doc) - {"model", "training", "data"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; valid: model, "
-                          "training, data")
-    bad = sorted(set(doc.get("data") or {}) - set(_DATA_KEYS))
-    if bad:
-        raise ConfigError(f"{path}: unknown data key(s) {', '.join(bad)}; valid: "
-                          f"{', '.join(_DATA_KEYS)}")
-    return doc
 
 
 @click.command("train-structure")
@@ -51,7 +26,7 @@ def _read_yaml(path: str) -> dict:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--weighting", default=None, help="Loss-weighting strategy (e.g. equal).")
-@click.option("--tasks", default=None, help="Comma-separated subset of ss8,ss3,rsa.")
+@click.option("--tasks", default=None, help="Comma-separated subset of ss8,ss3,rsa,disorder.")
 @click.option("--backbone", default=None, metavar="NAME|PATH",
               help="Train on ESM-2 features: a fair-esm name (e.g. esm2_t6_8M_UR50D; torch.hub "
                    "cache in $TORCH_HOME) or a local .pt checkpoint.")
@@ -67,15 +42,19 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
     Input files hold one JSON object per line: {"id", "seq", "ss8", "rsa", "mask"}; NetSurfP-2.0
     .npz files are read too. Each residue trains every task whose label it has (mask 1, SS8
     letter, RSA not null): chains without RSA still train SS, and RSA-only chains train RSA.
+    Under torchrun (several processes) training runs with DistributedDataParallel and only
+    rank 0 writes the outputs.
 
     \b
     Example:
       biomtl train-structure --train data/train.jsonl.gz \\
           --rsa-train data/rsa_train.jsonl.gz --out runs/ss --epochs 20 --seed 1
-      biomtl train-structure --train mine.jsonl.gz --init-from ss_rsa_cnnbilstm_nsp2_v1 \
+      biomtl train-structure --train mine.jsonl.gz --init-from ss_rsa_cnnbilstm_nsp2_v1 \\
           --out runs/finetuned --epochs 3
+      torchrun --nproc_per_node=2 -m bio_mtl.cli train-structure --train t.jsonl.gz --out runs/d
     """
-    from ..structure.train import train_structure as train
+    from ..mtl.distributed import cleanup, init_from_env, is_main_process
+    from ..structure.embeddings import ESMEmbedder
     from .console import RichProgress
     from .structure_common import check_output_dir
 
@@ -86,69 +65,78 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
         raise click.UsageError("give either --val or --val-fraction, not both")
     if embedding_cache is not None and backbone is None:
         raise click.UsageError("--embedding-cache caches ESM-2 features; it needs --backbone")
-    doc = _read_yaml(config_path) if config_path else {}
-    mcfg, tcfg = _configs(doc, init_from=init_from, tasks=tasks, epochs=epochs,
-                          weighting=weighting, seed=seed)
-    data = dict(doc.get("data") or {})
-    if val_fraction is not None:
-        data["val_fraction"] = val_fraction
-    embedder = None
-    if backbone is not None:
-        from ..structure.embeddings import ESMEmbedder
-
-        embedder = ESMEmbedder.from_pretrained(backbone, cache_dir=embedding_cache)
-    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
-    result = train(list(train_paths), rsa_paths=list(rsa_paths), val_paths=list(val_paths),
-                   model_config=None if init_from else mcfg, init_from=init_from,
-                   train_config=tcfg, out_dir=out_dir, embedder=embedder,
-                   checkpoint_dir=f"{out_dir}/state", log_path=f"{out_dir}/train_log.jsonl",
-                   progress=RichProgress(enabled=not quiet), **data)
+    estimator = _estimator(config_path, init_from=init_from, tasks=tasks, epochs=epochs,
+                           weighting=weighting, seed=seed, val_fraction=val_fraction)
+    embedder = None if backbone is None else \
+        ESMEmbedder.from_pretrained(backbone, cache_dir=embedding_cache)
+    init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
+    quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet")) or \
+        not is_main_process()
+    try:
+        estimator.fit(list(train_paths), rsa_paths=list(rsa_paths), val_paths=list(val_paths),
+                      embedder=embedder, checkpoint_dir=f"{out_dir}/state",
+                      log_path=f"{out_dir}/train_log.jsonl",
+                      progress=RichProgress(enabled=not quiet))
+    finally:
+        main = is_main_process()
+        cleanup()
+    if not main:
+        return
+    estimator.save(out_dir)
     if not quiet:
-        m = result.metrics
+        m = estimator.metrics_
         parts = [f"{t} {k}={m[t][k]:.4f}" for t in ("ss8", "ss3", "rsa") if t in m
                  for k in ("accuracy", "pearson", "mae") if k in m[t]]
         click.echo(f"saved model to {out_dir} (best epoch {m.get('best_epoch')}); validation: "
                    + ", ".join(parts), err=True)
 
 
-def _configs(doc: dict, *, init_from, tasks, epochs, weighting, seed):
-    """The model and training configs from the YAML ``doc`` and the command-line options.
+@dataclasses.dataclass(frozen=True)
+class _Sections:
+    """The sections of a ``train-structure --config`` file (each checked by its dataclass)."""
+
+    model: dict | None = None
+    training: dict | None = None
+    data: dict | None = None
+
+
+def _estimator(config_path, *, init_from, tasks, epochs, weighting, seed, val_fraction):
+    """The :class:`~bio_mtl.structure.StructureModel` of the YAML file and the options.
 
     Raises ``ConfigError`` for a model section or ``--tasks`` beside ``--init-from``, unknown
     keys and an unknown weighting strategy, before any data is read.
     """
-    import dataclasses
-
     from ..errors import ConfigError
+    from ..mtl._dataclasses import dataclass_from_dict
+    from ..mtl.config import read_mapping
     from ..mtl.trainer import TrainConfig
     from ..mtl.weighting import get_weighting
+    from ..structure.estimator import StructureModel
     from ..structure.model import StructureModelConfig
+    from ..structure.pretrained import load_model
+    from ..structure.train import StructureDataConfig, default_monitor
 
-    if init_from is not None and (doc.get("model") or tasks):
+    where = str(config_path or "train-structure")
+    doc = dataclass_from_dict(_Sections, read_mapping(config_path) if config_path else {},
+                              where=where)
+    if init_from is not None and (doc.model or tasks):
         raise ConfigError("--init-from takes the architecture and tasks of that model; leave "
                           "out the config's model: section and --tasks")
-    if init_from is not None:
-        from ..structure.pretrained import load_model
-
-        init_model = load_model(init_from)
-        if hasattr(init_model, "members"):
-            raise ConfigError(f"--init-from {init_from}: an ensemble cannot be fine-tuned as one "
-                              "model; give one of its member folders (member_0, ...)")
-        mcfg = init_model.structure_config
-    else:
-        mcfg = StructureModelConfig.from_dict(doc.get("model") or {})
+    mcfg = None if init_from is not None else \
+        dataclass_from_dict(StructureModelConfig, doc.model or {}, where=f"{where}: model")
     if tasks:
         mcfg = dataclasses.replace(mcfg, tasks=tuple(t.strip() for t in tasks.split(",")))
-    training = dict(doc.get("training") or {})
-    training.setdefault("monitor", "ss8/accuracy" if "ss8" in mcfg.tasks else "loss")
-    if epochs is not None:
-        training["epochs"] = epochs
-    if weighting is not None:
-        training["weighting"] = weighting
-    training["seed"] = seed
+    net_tasks = mcfg.tasks if mcfg is not None else load_model(init_from).config_.tasks
+    training = {"monitor": default_monitor(net_tasks), **(doc.training or {}), "seed": seed}
+    training.update({k: v for k, v in (("epochs", epochs), ("weighting", weighting))
+                     if v is not None})
     tcfg = TrainConfig.from_dict(training)
-    get_weighting(tcfg.weighting, list(mcfg.tasks), **tcfg.weighting_params)
-    return mcfg, tcfg
+    get_weighting(tcfg.weighting, list(net_tasks), **tcfg.weighting_params)
+    data = {**(doc.data or {}), **({} if val_fraction is None else
+                                   {"val_fraction": val_fraction})}
+    return StructureModel(model=mcfg, training=tcfg, init_from=init_from,
+                          data=dataclass_from_dict(StructureDataConfig, data,
+                                                   where=f"{where}: data"))
 
 
 @click.command("evaluate-structure")
@@ -181,10 +169,9 @@ def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbon
     """
     from .._io import atomic_write
     from ..structure.data import read_chains
+    from ..structure.embeddings import embedder_for
     from ..structure.metrics import metrics_markdown, score_predictions
-    from ..structure.predict import predict_structure
     from ..structure.pretrained import load_model
-    from .predict_structure import esm_embedder
     from .structure_common import (
         check_output_file,
         finite_json,
@@ -196,11 +183,11 @@ def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbon
     check_output_file(markdown, "'--markdown'")
     sets = {name: read_chains(path) for name, path in _set_names(data).items()}
     model = load_model(model_name)
-    embedder = esm_embedder(model, backbone, embedding_cache)
+    embedder = embedder_for(model, backbone, cache_dir=embedding_cache)
     results = {}
     for name, chains in sets.items():
-        preds = predict_structure([(c.id, c.seq) for c in chains], model,
-                                  batch_tokens=batch_tokens, embedder=embedder)
+        preds = model.predict([(c.id, c.seq) for c in chains], batch_tokens=batch_tokens,
+                              embedder=embedder)
         results[name] = finite_json(score_predictions(preds, chains))
     table = metrics_markdown(results)
     if output:

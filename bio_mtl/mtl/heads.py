@@ -207,6 +207,8 @@ HEADS: dict[str, tuple[type, type] | str] = {
     "mlp": (MLPHeadConfig, MLPHead),
     "bounded": (BoundedHeadConfig, BoundedHead),
     "adversarial": (AdversarialHeadConfig, AdversarialHead),
+    "rsa": "bio_mtl.structure.model:BoundedHeadConfig:RSAHead",
+    "drug": "bio_mtl.dosing.pathway:DrugHeadConfig:DrugHead",
 }
 
 

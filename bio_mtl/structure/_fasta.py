@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .._io import open_text
 from ..errors import ConfigError, FastaFormatError, UnknownResidueError
+from ._inputs import text_input
 from .alphabet import AMINO_ACIDS
 
 __all__ = ["NUCLEOTIDE_FRACTION", "NUCLEOTIDE_MIN_LENGTH", "RESIDUE_MAP", "SequenceRecord",
@@ -89,22 +89,14 @@ def _source_name(source) -> str:
 
 
 def _read_text(source, name: str) -> str:
-    try:
-        handle = open_text(source)
-    except FileNotFoundError:
-        raise FastaFormatError("no such file", path=name) from None
-    except IsADirectoryError:
-        raise FastaFormatError("is a directory, expected a FASTA file", path=name) from None
-    try:
-        text = handle.read()
-    except UnicodeDecodeError:
-        raise FastaFormatError("does not look like FASTA (binary content, not UTF-8 text)",
-                               path=name) from None
-    except (OSError, EOFError) as exc:  # truncated or corrupt gzip
-        raise FastaFormatError(f"cannot be read ({exc})", path=name) from None
-    finally:
-        if handle is not source and str(source) != "-":
-            handle.close()
+    with text_input(source, what="file") as handle:
+        try:
+            text = handle.read()
+        except UnicodeDecodeError:
+            raise FastaFormatError("does not look like FASTA (binary content, not UTF-8 text)",
+                                   path=name) from None
+        except (OSError, EOFError) as exc:  # truncated or corrupt gzip
+            raise FastaFormatError(f"cannot be read ({exc})", path=name) from None
     if isinstance(text, bytes):
         raise FastaFormatError("expected a text handle, got a binary one", path=name)
     if "\x00" in text:

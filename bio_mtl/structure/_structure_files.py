@@ -9,6 +9,7 @@ import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._io import open_input
 from ..errors import InputError
 
 _PDB_EXT = (".pdb", ".ent")
@@ -42,13 +43,8 @@ def _sniff_format(path: Path, head: str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a PDB or mmCIF file", path=path) from None
+    with open_input(path, "rb", what="file") as handle:
+        raw = handle.read()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)

@@ -16,7 +16,10 @@ import numpy as np
 
 from .._random import hash_split
 from ..errors import InputError
+from ..mtl.batches import Batches
 from .alphabet import PAD_INDEX, SS8, SS8_TO_SS3_INDEX, encode_sequence
+from .io import read_labelled
+from .npz import read_netsurfp_npz
 
 __all__ = ["CB513_OVERLAP_IDS", "Chain", "TokenBatches", "collate", "join_rsa", "read_chains",
            "split_chains"]
@@ -152,9 +155,6 @@ def read_chains(path: str | os.PathLike, *, use_ss: bool = True, use_rsa: bool =
     >>> chain.ss8.tolist(), chain.rsa.tolist()
     ([1, 4, -100], [0.5, nan, nan])
     """
-    from .io import read_labelled
-    from .npz import read_netsurfp_npz
-
     records = read_netsurfp_npz(path) if _is_npz(path) else read_labelled(path)
     skip = set(exclude_ids)
     out = [_chain(rec, use_ss, use_rsa, use_disorder) for rec in records
@@ -244,13 +244,15 @@ def collate(chains: Sequence[Chain], tasks: Sequence[str] = ("ss8", "ss3", "rsa"
             "forward_kwargs": {"mask": mask}, "ids": [c.id for c in chains]}
 
 
-class TokenBatches:
+class TokenBatches(Batches):
     """Length-bucketed batches holding at most ``batch_tokens`` padded residues each.
 
-    A re-iterable for the trainer. With ``shuffle`` the chains are re-drawn every epoch
-    (:meth:`set_epoch`): SS-only chains are subsampled to ``ss_fraction`` and RSA-labelled chains
-    repeated ``rsa_repeat`` times, so scarce RSA labels appear in every epoch; long chains are
-    randomly cropped to ``max_len``. Without ``shuffle`` the batches are fixed (validation).
+    A :class:`~bio_mtl.mtl.batches.Batches` for the trainer. With ``shuffle`` the chains are
+    re-drawn every epoch from the epoch's generator (:meth:`~bio_mtl.mtl.batches.Batches.rng`,
+    the engine's one seeding rule): SS-only chains are subsampled to ``ss_fraction`` and
+    RSA-labelled chains repeated ``rsa_repeat`` times, so scarce RSA labels appear in every
+    epoch; long chains are randomly cropped to ``max_len``. Without ``shuffle`` the batches are
+    fixed (validation).
 
     Parameters
     ----------
@@ -261,55 +263,66 @@ class TokenBatches:
     tasks
         Targets to put in each batch.
     shuffle, seed
-        Random epochs (seeded by ``seed + epoch``) or a fixed order.
+        Random epochs (:func:`~bio_mtl.mtl.batches.epoch_rng` of ``seed`` and the epoch) or a
+        fixed order.
     ss_fraction, rsa_repeat
         Per-epoch mixing of the SS-only and RSA-labelled chains (only with ``shuffle``).
     max_len
         Crop length for training chains (``None`` = no crop).
     embedder
         Optional ``seqs -> [(L, D) arrays]`` feature extractor (see :func:`collate`).
+
+    Examples
+    --------
+    >>> chains = [Chain(f"c{i}", "ACDE"[:n], encode_sequence("ACDE"[:n]), np.zeros(n, int),
+    ...                 np.full(n, np.nan, np.float32)) for i, n in enumerate((2, 3, 4))]
+    >>> [b["inputs"].shape[0] for b in TokenBatches(chains, batch_tokens=8)]
+    [2, 1]
     """
 
     def __init__(self, chains: Sequence[Chain], *, batch_tokens: int = 8192,
                  tasks: Sequence[str] = ("ss8", "ss3", "rsa"), shuffle: bool = False,
                  seed: int = 0, ss_fraction: float = 1.0, rsa_repeat: int = 1,
                  max_len: int | None = None, embedder=None) -> None:
+        super().__init__(shuffle=shuffle, seed=seed)
         self.embedder = embedder
         self.chains = list(chains)
         self.batch_tokens = int(batch_tokens)
         self.tasks = tuple(tasks)
-        self.shuffle = shuffle
-        self.seed = seed
         self.ss_fraction = ss_fraction
         self.rsa_repeat = max(1, int(rsa_repeat))
         self.max_len = max_len
-        self.epoch = 0
-        self._plan = self._make_plan()
+        self._plans: dict[int, list[list[tuple[int, int, int]]]] = {}
 
-    def set_epoch(self, epoch: int) -> None:
-        """Re-draw the batches for ``epoch`` (called by the trainer)."""
-        if self.shuffle and epoch != self.epoch:
-            self.epoch = epoch
-            self._plan = self._make_plan()
+    def _plan(self) -> list[list[tuple[int, int, int]]]:
+        """This epoch's batches as ``(chain index, start, end)`` triples (fixed unshuffled)."""
+        epoch = self.epoch if self.shuffle else 0
+        if epoch not in self._plans:
+            self._plans = {epoch: self._make_plan(self.rng() if self.shuffle else None)}
+        return self._plans[epoch]
 
-    def _make_plan(self) -> list[list[tuple[int, int, int]]]:
-        rng = np.random.default_rng(self.seed + self.epoch)
+    def _items(self, rng: np.random.Generator | None) -> list[tuple[int, int, int]]:
+        """The epoch's (chain, start, end) crops: SS-only chains subsampled, RSA ones repeated."""
         items = []
         for i, c in enumerate(self.chains):
             repeat = 1
-            if self.shuffle:
+            if rng is not None:
                 if c.has_rsa:
                     repeat = self.rsa_repeat
                 elif rng.random() >= self.ss_fraction:
                     continue
             for _ in range(repeat):
                 a, b = 0, len(c)
-                if self.shuffle and self.max_len and b > self.max_len:
+                if rng is not None and self.max_len and b > self.max_len:
                     a = int(rng.integers(0, b - self.max_len + 1))
                     b = a + self.max_len
                 items.append((i, a, b))
+        return items
+
+    def _make_plan(self, rng: np.random.Generator | None) -> list[list[tuple[int, int, int]]]:
+        items = self._items(rng)
         lengths = np.array([b - a for _, a, b in items], dtype=np.float64)
-        noise = rng.uniform(0, 8, len(items)) if self.shuffle else np.zeros(len(items))
+        noise = rng.uniform(0, 8, len(items)) if rng is not None else np.zeros(len(items))
         order = np.argsort(lengths + noise, kind="stable")
         batches, current, longest = [], [], 0
         for j in order:
@@ -321,15 +334,15 @@ class TokenBatches:
             longest = n_len
         if current:
             batches.append(current)
-        if self.shuffle:
+        if rng is not None:
             rng.shuffle(batches)
         return batches
 
     def __len__(self) -> int:
-        return len(self._plan)
+        return len(self._plan())
 
     def __iter__(self) -> Iterator[dict]:
-        for plan in self._plan:
+        for plan in self._plan():
             chains = [self.chains[i] for i, _, _ in plan]
             yield collate(chains, self.tasks, crop=[(a, b) for _, a, b in plan],
                           embedder=self.embedder)

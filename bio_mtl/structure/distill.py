@@ -17,8 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .alphabet import PAD_INDEX
 from .data import Chain
+from .ensemble import StructureEnsemble
 
 __all__ = ["add_soft_targets", "teacher_predictions"]
 
@@ -44,8 +46,8 @@ def teacher_predictions(chains: Sequence[Chain], teacher, *, batch_tokens: int =
     chains
         Chains to predict (whole, uncropped).
     teacher
-        A structure model or :class:`~bio_mtl.structure.ensemble.StructureEnsemble` taking
-        residue tokens.
+        A fitted :class:`~bio_mtl.structure.estimator.StructureModel` or
+        :class:`~bio_mtl.structure.estimator.StructureEnsembleModel` taking residue tokens.
     batch_tokens, device
         Padded residues per forward pass and the torch device.
 
@@ -55,9 +57,9 @@ def teacher_predictions(chains: Sequence[Chain], teacher, *, batch_tokens: int =
         Per chain: ``ss8`` ``(L, 8)``, ``ss3`` ``(L, 3)`` and ``disorder`` ``(L, 2)``
         probabilities and ``rsa`` ``(L,)``, for the tasks the teacher predicts.
     """
-    from .ensemble import StructureEnsemble
-
-    model = teacher if isinstance(teacher, StructureEnsemble) else StructureEnsemble([teacher])
+    teacher.check_is_fitted()
+    model = teacher.module_ if isinstance(teacher.module_, StructureEnsemble) else \
+        StructureEnsemble([teacher.module_], [teacher.config_.ss3_source])
     model = model.to(device).eval()
     out: list[dict | None] = [None] * len(chains)
     with torch.inference_mode():
@@ -110,22 +112,17 @@ def add_soft_targets(chains: Sequence[Chain], teacher, *, alpha: float = 0.5,
 
     Examples
     --------
-    >>> from bio_mtl.structure import StructureModelConfig, build_structure_model
+    >>> from bio_mtl.structure import load_model
     >>> from bio_mtl.structure.alphabet import encode_sequence
-    >>> torch.manual_seed(0) and None
-    >>> model = build_structure_model(StructureModelConfig(conv_channels=8, conv_layers=1,
-    ...                                                    lstm_layers=0))
     >>> chain = Chain("c", "ACD", encode_sequence("ACD"), np.array([1, 4, -100]),
     ...               np.array([0.5, np.nan, np.nan], dtype=np.float32))
-    >>> (soft,) = add_soft_targets([chain], model, alpha=0.5)
+    >>> (soft,) = add_soft_targets([chain], load_model("ss_rsa_resdcnn_nsp2_v1"), alpha=0.5)
     >>> bool(soft.soft["ss8"][0, 1] >= 0.5), bool(np.isnan(soft.soft["ss8"][2]).all())
     (True, True)
     >>> round(float(soft.soft["ss8"][0].sum()), 5)
     1.0
     """
     if not 0 <= alpha <= 1:
-        from ..errors import ConfigError
-
         raise ConfigError(f"distillation alpha must be in [0, 1], got {alpha}")
     preds = teacher_predictions(chains, teacher, batch_tokens=batch_tokens, device=device)
     out = []

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
-__all__ = ["ESMEmbedder", "load_esm"]
+__all__ = ["ESMEmbedder", "embedder_for", "load_esm"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,3 +222,40 @@ class ESMEmbedder:
                 if self.cache_dir is not None:
                     self._store(seqs[i], arr)
         return out  # type: ignore[return-value]
+
+
+def embedder_for(model, backbone: str | os.PathLike | None = None, *,
+                 cache_dir: str | os.PathLike | None = None) -> ESMEmbedder | None:
+    """The ESM-2 embedder a structure model needs (``None`` for residue-token models).
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~bio_mtl.structure.estimator.StructureModel` or ensemble.
+    backbone
+        ESM-2 name or local ``.pt`` file; default: the backbone the model recorded.
+    cache_dir
+        Optional on-disk embedding cache (see :class:`ESMEmbedder`).
+
+    Raises
+    ------
+    ConfigError
+        A feature model with no backbone given or recorded, or a backbone for a model that
+        reads residues directly.
+
+    Examples
+    --------
+    >>> from bio_mtl.structure import load_model
+    >>> embedder_for(load_model("ss_rsa_resdcnn_nsp2_v1")) is None
+    True
+    """
+    config = model.config_
+    if config.input_dim is None:
+        if backbone is not None:
+            raise ConfigError("--backbone needs a model trained on ESM features; the chosen "
+                              "model reads residues directly (drop --backbone)")
+        return None
+    name = backbone or config.backbone
+    if name is None:
+        raise ConfigError("this model takes ESM features; pass --backbone NAME|PATH")
+    return ESMEmbedder.from_pretrained(name, cache_dir=cache_dir)

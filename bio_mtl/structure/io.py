@@ -23,7 +23,6 @@ import json
 import os
 from typing import IO
 
-from .._io import open_text
 from ..errors import InputError
 from ._fasta import (
     RESIDUE_MAP,
@@ -33,6 +32,7 @@ from ._fasta import (
     read_sequence,
     read_sequences,
 )
+from ._inputs import text_input
 from ._writers import EXPOSED_RSA, FORMATS, format_table, write_predictions, write_summary
 from .alphabet import AMINO_ACIDS, SS8
 
@@ -136,14 +136,17 @@ def read_labelled(path: str | os.PathLike | IO[str]) -> list[dict]:
     'MKU'
     """
     name = _source_name(path)
-    try:
-        handle = open_text(path)
-    except FileNotFoundError:
-        raise InputError("no such file", path=name) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a JSON-lines file", path=name) from None
+    with text_input(path, what="file") as handle:
+        out = _parse_labelled(handle, name)
+    if not out:
+        raise InputError("no records (empty file)", path=name)
+    return out
+
+
+def _parse_labelled(handle: IO[str], name: str) -> list[dict]:
+    """The checked records of the JSON-lines ``handle`` (``name`` for messages)."""
     out: list[dict] = []
-    ids: dict[str, int] = {}
+    ids: dict[str, int] = {}  # id -> line of its first record
     try:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -164,10 +167,5 @@ def read_labelled(path: str | os.PathLike | IO[str]) -> list[dict]:
                          "object per line", path=name) from None
     except (OSError, EOFError) as exc:  # truncated or corrupt gzip
         raise InputError(f"cannot be read ({exc})", path=name) from None
-    finally:
-        if handle is not path and str(path) != "-":
-            handle.close()
-    if not out:
-        raise InputError("no records (empty file)", path=name)
     return out
 

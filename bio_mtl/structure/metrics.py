@@ -3,7 +3,9 @@
 Strings or index arrays of equal length are compared position by position; a ``mask`` (True or
 ``'1'`` = evaluate) removes positions. Q3/Q8 are per-residue accuracies pooled over all residues
 (Rost & Sander 1993, J Mol Biol 232:584); SOV is the segment overlap score in its 1999 form
-(Zemla, Venclovas, Fidelis & Rost 1999, Proteins 34:220).
+(Zemla, Venclovas, Fidelis & Rost 1999, Proteins 34:220). The generic computations (accuracy,
+Pearson r, MAE) are those of :mod:`bio_mtl.mtl.metrics`; this module adds the structure
+conventions (masks, state strings, finite-only RSA) and the domain metrics and report.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..mtl import metrics as _generic
 from .alphabet import SS3, SS8
 
 __all__ = [
@@ -57,7 +60,7 @@ def accuracy(true, pred, mask=None) -> float:
     if t.shape != p.shape:
         raise ValueError(f"length mismatch: {len(t)} true vs {len(p)} predicted")
     m = _as_mask(mask, len(t))
-    return float(np.mean(t[m] == p[m])) if m.any() else float("nan")
+    return _generic.accuracy(t[m], p[m])
 
 
 q3 = accuracy
@@ -185,9 +188,7 @@ def rsa_pearson(true, pred, mask=None) -> float:
     """
     t, p = np.asarray(true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
     m = _as_mask(mask, len(t)) & np.isfinite(t) & np.isfinite(p)
-    if m.sum() < 2 or np.std(t[m]) == 0 or np.std(p[m]) == 0:
-        return float("nan")
-    return float(round(np.corrcoef(t[m], p[m])[0, 1], 12))
+    return round(_generic.pearson(t[m], p[m]), 12)
 
 
 def rsa_mae(true, pred, mask=None) -> float:
@@ -200,7 +201,7 @@ def rsa_mae(true, pred, mask=None) -> float:
     """
     t, p = np.asarray(true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
     m = _as_mask(mask, len(t)) & np.isfinite(t) & np.isfinite(p)
-    return float(round(np.mean(np.abs(t[m] - p[m])), 12)) if m.any() else float("nan")
+    return round(_generic.mae(t[m], p[m]), 12)
 
 
 #: Label alphabets, re-exported for callers building reports.

@@ -1,5 +1,5 @@
 """The structure network: residue embedding -> residual dilated CNN -> BiLSTM and/or
-Transformer -> task heads.
+Transformer -> task heads, assembled from the engine's blocks.
 
 The architecture follows the CNN + bidirectional-RNN family of single-sequence and profile
 predictors (NetSurfP-2.0, Klausen et al. 2019, Proteins 87:520; SPOT-1D, Hanson et al. 2019,
@@ -9,25 +9,35 @@ representation to an 8-state, a 3-state and an RSA head. Instead of (or after) t
 pre-norm Transformer blocks (:class:`bio_mtl.mtl.transformer.TransformerEncoder`) can carry the
 long-range context; their positions are relative only (rotary embeddings, Su et al. 2021, or
 ALiBi, Press et al. 2022), so they run on lengths never seen in training.
+
+The encoder is registered in the engine as ``ENCODERS["structure"]`` and the RSA head as
+``HEADS["rsa"]``; :func:`build_structure_model` builds both through the registries, from the
+engine's input embedding, residual dilated convolutions (:mod:`bio_mtl.mtl._layers`),
+:class:`~bio_mtl.mtl._layers.PaddedBiLSTM` and bounded head.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..mtl._dataclasses import dataclass_from_dict
+from ..mtl._layers import PaddedBiLSTM, _ConvStack, _TokenInput
+from ..mtl.encoders import get_encoder
+from ..mtl.heads import BoundedHead, BoundedHeadConfig, get_head
 from ..mtl.model import MultiTaskModel
 from ..mtl.tasks import TaskSpec
 from ..mtl.transformer import POSITIONS, TransformerEncoder, TransformerEncoderConfig
-from ._bilstm import PaddedBiLSTM
 from .alphabet import PAD_INDEX, SS3, SS8
 
-__all__ = ["TASKS", "StructureEncoder", "StructureModelConfig", "build_structure_model",
-           "structure_tasks"]
+__all__ = ["TASKS", "TASK_HEADS", "BoundedHeadConfig", "RSAHead", "StructureEncoder",
+           "StructureModelConfig", "build_structure_model", "structure_tasks",
+           "upgrade_state_key"]
 
 #: The per-residue tasks a structure model can carry.
 TASKS = {
@@ -170,48 +180,39 @@ class StructureModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> StructureModelConfig:
         """Build from a dict; unknown keys and mistyped values raise :class:`ConfigError`."""
-        from ..mtl._dataclasses import dataclass_from_dict
-
         return dataclass_from_dict(cls, data, where="structure model")
 
 
-class _ConvBlock(nn.Module):
-    """Pre-norm residual block: LayerNorm -> Conv1d (dilated) -> GELU -> dropout, plus skip."""
-
-    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2),
-                              dilation=dilation)
-        self.act = nn.GELU()
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        h = self.norm(x) * keep
-        h = self.conv(h.transpose(1, 2)).transpose(1, 2)
-        return x + self.drop(self.act(h))
+#: The head (a key of :data:`bio_mtl.mtl.HEADS`) each task gets.
+TASK_HEADS = {"ss8": "linear", "ss3": "linear", "rsa": "rsa", "disorder": "linear"}
 
 
 class StructureEncoder(nn.Module):
-    """Shared per-residue encoder: ``(N, L)`` tokens or ``(N, L, F)`` features -> ``(N, L, D)``."""
+    """Shared per-residue encoder: ``(N, L)`` tokens or ``(N, L, F)`` features -> ``(N, L, D)``.
+
+    Input embedding (or feature projection), a linear map to the convolution width, the
+    engine's pre-norm residual dilated convolutions, LayerNorm, then the optional
+    :class:`~bio_mtl.mtl._layers.PaddedBiLSTM` and Transformer.
+
+    Examples
+    --------
+    >>> enc = StructureEncoder(StructureModelConfig(conv_channels=8, lstm_hidden=4))
+    >>> tuple(enc(torch.tensor([[0, 1, 2, PAD_INDEX]])).shape)
+    (1, 4, 8)
+    """
 
     def __init__(self, config: StructureModelConfig) -> None:
         super().__init__()
-        self.config = config
-        c = config
-        if c.input_dim is None:
-            self.embed = nn.Embedding(PAD_INDEX + 1, c.embed_dim, padding_idx=PAD_INDEX)
-        else:
-            self.embed = nn.Linear(c.input_dim, c.embed_dim)
+        self.config = c = config
+        self.input = _TokenInput(c.input_dim, PAD_INDEX + 1, PAD_INDEX, c.embed_dim)
         self.proj = nn.Linear(c.embed_dim, c.conv_channels)
-        self.blocks = nn.ModuleList(
-            _ConvBlock(c.conv_channels, c.kernel_size, c.dilations[i % len(c.dilations)],
-                       c.dropout) for i in range(c.conv_layers))
+        self.stack = _ConvStack(c.conv_channels, c.conv_layers, c.kernel_size, c.dilations,
+                                c.dropout)
         self.norm = nn.LayerNorm(c.conv_channels)
         self.drop = nn.Dropout(c.dropout)
+        # absent (not empty modules) when off, so each checkpoint holds only what it uses
         self.lstm = PaddedBiLSTM(c.conv_channels, c.lstm_hidden, c.lstm_layers,
                                  dropout=c.dropout) if c.lstm_layers else None
-        # absent (not an empty module) when off, so older checkpoints keep their exact keys
         self.transformer = TransformerEncoder(c.transformer_config()) \
             if c.transformer_layers else None
         self.out_dim = self.transformer.out_dim if self.transformer is not None \
@@ -224,39 +225,62 @@ class StructureEncoder(nn.Module):
         skipped by the BiLSTM (each direction runs over the sequence's own length) and
         excluded as attention keys.
         """
-        if self.config.input_dim is None:
-            if mask is None:
-                mask = inputs != PAD_INDEX
-            x = self.embed(inputs)
-        else:
-            if mask is None:
-                mask = torch.ones(inputs.shape[:2], dtype=torch.bool, device=inputs.device)
-            x = self.embed(inputs.float())
+        x, mask = self.input(inputs, mask)                           # (N, L, embed_dim)
         keep = mask.unsqueeze(-1).to(x.dtype)
-        x = self.proj(x) * keep
-        for block in self.blocks:
-            x = block(x, keep) * keep
+        x = self.stack(self.proj(x) * keep, mask)                    # (N, L, conv_channels)
         x = self.drop(self.norm(x)) * keep
         if self.lstm is not None:
-            x = self.drop(self.lstm(x, mask.sum(dim=1)) * keep)  # (N, L, 2 * hidden)
+            x = self.drop(self.lstm(x, mask.sum(dim=1)) * keep)      # (N, L, 2 * hidden)
         if self.transformer is not None:
             x = self.drop(self.transformer(x, mask))                 # (N, L, transformer_dim)
         return x
 
 
-class _RSAHead(nn.Module):
-    """Linear -> sigmoid, so RSA stays in [0, 1]; output ``(N, L)``."""
+class RSAHead(BoundedHead):
+    """Relative solvent accessibility: the engine's bounded head (``[0, 1]``), ``(N, L)`` out.
 
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(dim, 1)
+    Examples
+    --------
+    >>> tuple(RSAHead(4, 1)(torch.zeros(2, 3, 4)).shape)
+    (2, 3)
+    """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x)).squeeze(-1)
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """``(..., D)`` -> ``(...)`` within ``[lower, upper]``."""
+        return super().forward(h).squeeze(-1)
+
+
+#: Tensor names of checkpoints written before the network was built from the engine's blocks
+#: (``encoder.embed``, ``encoder.blocks.<i>.norm`` / ``.conv``, bare linear heads,
+#: ``heads.rsa.linear``), mapped to today's names.
+_LEGACY_NAMES = [
+    (re.compile(r"^encoder\.embed\."), "encoder.input.embed."),
+    (re.compile(r"^encoder\.blocks\.(\d+)\.(norm|conv)\."), r"encoder.stack.\2s.\1."),
+    (re.compile(r"^heads\.rsa\.linear\."), "heads.rsa.net.1."),
+    (re.compile(r"^heads\.(\w+)\.(weight|bias)$"), r"heads.\1.net.1.\2"),
+]
+
+
+def upgrade_state_key(name: str) -> str:
+    """Today's name of a saved tensor (the shipped checkpoints use the older names).
+
+    Examples
+    --------
+    >>> upgrade_state_key("encoder.blocks.3.conv.weight")
+    'encoder.stack.convs.3.weight'
+    >>> upgrade_state_key("heads.ss8.bias"), upgrade_state_key("heads.rsa.linear.weight")
+    ('heads.ss8.net.1.bias', 'heads.rsa.net.1.weight')
+    """
+    for pattern, new in _LEGACY_NAMES:
+        name = pattern.sub(new, name)
+    return name
 
 
 def build_structure_model(config: StructureModelConfig) -> MultiTaskModel:
-    """Build the multi-task structure model (untrained) for ``config``.
+    """Build the multi-task structure network (untrained) for ``config``.
+
+    The encoder and heads come from the engine's registries (``ENCODERS["structure"]``,
+    ``HEADS["linear"]`` and ``HEADS["rsa"]``).
 
     Examples
     --------
@@ -264,11 +288,7 @@ def build_structure_model(config: StructureModelConfig) -> MultiTaskModel:
     >>> sorted(model.task_names)
     ['rsa', 'ss3', 'ss8']
     """
-    encoder = StructureEncoder(config)
-    dim = encoder.out_dim
-    heads: dict[str, nn.Module] = {}
-    for name in config.tasks:
-        heads[name] = _RSAHead(dim) if name == "rsa" else nn.Linear(dim, TASKS[name].n_outputs)
-    model = MultiTaskModel(encoder, heads)
-    model.structure_config = config
-    return model
+    encoder = get_encoder("structure", **dataclasses.asdict(config))
+    heads = {name: get_head(TASK_HEADS[name], encoder.out_dim, TASKS[name].n_outputs)
+             for name in config.tasks}
+    return MultiTaskModel(encoder, heads)

@@ -31,6 +31,7 @@ import zipfile
 
 import numpy as np
 
+from .._io import open_input
 from ..errors import ConfigError, InputError
 from .alphabet import AMINO_ACIDS, SS8
 
@@ -69,6 +70,29 @@ def _decode_one(pid: str, row: np.ndarray, rsa_col: int, name: str) -> dict:
             "mask": "".join("1" if m else "0" for m in mask)}
 
 
+def _arrays(handle, name: str, allow_pickle: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The ``pdbids`` and ``data`` arrays of the ``.npz`` archive open in ``handle``."""
+    try:
+        archive = np.load(handle, allow_pickle=allow_pickle)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"not a readable .npz file ({exc})", path=name) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise InputError("is a single .npy array, expected a .npz archive with 'pdbids' and "
+                         "'data'", path=name)
+    with archive:
+        missing = [k for k in ("pdbids", "data") if k not in archive.files]
+        if missing:
+            raise InputError(f"missing array(s) {', '.join(missing)} (found "
+                             f"{', '.join(archive.files) or 'none'}); expected the NetSurfP-2.0 "
+                             "layout", path=name)
+        try:
+            return archive["pdbids"], archive["data"]
+        except ValueError:
+            raise InputError("'pdbids' is stored as Python objects; re-save it as a string "
+                             "array or pass allow_pickle=True for a trusted file",
+                             path=name) from None
+
+
 def read_netsurfp_npz(path: str | os.PathLike, *, rsa: str = "isolated",
                       allow_pickle: bool = False) -> list[dict]:
     """Read a NetSurfP-2.0 ``.npz`` file into labelled record dicts.
@@ -93,27 +117,8 @@ def read_netsurfp_npz(path: str | os.PathLike, *, rsa: str = "isolated",
     if rsa not in _RSA_COLUMN:
         raise ConfigError(f"rsa={rsa!r}: choose 'isolated' or 'complexed'")
     name = str(path)
-    try:
-        archive = np.load(path, allow_pickle=allow_pickle)
-    except FileNotFoundError:
-        raise InputError("no such file", path=name) from None
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"not a readable .npz file ({exc})", path=name) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise InputError("is a single .npy array, expected a .npz archive with 'pdbids' and "
-                         "'data'", path=name)
-    with archive:
-        missing = [k for k in ("pdbids", "data") if k not in archive.files]
-        if missing:
-            raise InputError(f"missing array(s) {', '.join(missing)} (found "
-                             f"{', '.join(archive.files) or 'none'}); expected the NetSurfP-2.0 "
-                             "layout", path=name)
-        try:
-            ids, data = archive["pdbids"], archive["data"]
-        except ValueError:
-            raise InputError("'pdbids' is stored as Python objects; re-save it as a string "
-                             "array or pass allow_pickle=True for a trusted file",
-                             path=name) from None
+    with open_input(path, "rb", what="file") as handle:
+        ids, data = _arrays(handle, name, allow_pickle)
     if data.ndim != 3 or data.shape[2] < 65:
         raise InputError(f"'data' has shape {data.shape}; expected (N, L, 68)", path=name)
     if len(ids) != data.shape[0]:

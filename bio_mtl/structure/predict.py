@@ -74,7 +74,8 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
     records
         ``(id, seq)`` pairs, objects with ``.id`` / ``.seq`` (Biopython records) or plain strings.
     model
-        A structure model (:func:`bio_mtl.structure.load_model`).
+        A fitted structure model or ensemble (:func:`bio_mtl.structure.load_model`,
+        :class:`~bio_mtl.structure.estimator.StructureModel`).
     batch_tokens
         Maximum padded residues per forward pass (memory ~ linear in it).
     chunk_size, overlap
@@ -93,8 +94,9 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
     """
     import torch
 
+    model.check_is_fitted()
     items = _records(records)
-    config = model.structure_config
+    network, config = model.module_, model.config_
     if config.input_dim is not None and embedder is None:
         raise InputError("this structure model takes per-residue embeddings; pass an embedder "
                          "(e.g. --backbone esm2_t6_8M_UR50D)")
@@ -105,12 +107,12 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
     ss3 = [np.full((len(s), 3), np.nan, dtype=np.float32) for _, s in items]
     rsa = [np.full(len(s), np.nan, dtype=np.float32) for _, s in items]
     progress.start(sum(len(s) for _, s in items), "predicting")
-    model.eval()
+    network.eval()
     with torch.inference_mode():
         for batch in _length_batches(pieces, batch_tokens):
             segs = [pieces[j] for j in batch]
-            p8, p3, r_out = _forward(model, [items[r][1][s:e] for r, s, e, _, _ in segs],
-                                     embedder)
+            p8, p3, r_out = _forward(network, config,
+                                     [items[r][1][s:e] for r, s, e, _, _ in segs], embedder)
             for i, (r, s, _, kf, kt) in enumerate(segs):
                 a, b = kf - s, kt - s
                 for store, probs in ((ss8, p8), (ss3, p3), (rsa, r_out)):
@@ -140,12 +142,11 @@ def _length_batches(pieces: list[tuple[int, int, int, int, int]],
     return batches
 
 
-def _forward(model, seqs: list[str], embedder):
+def _forward(network, config, seqs: list[str], embedder):
     """SS8 probabilities, SS3 probabilities and RSA, ``(N, W, ·)`` each (``None`` where the
-    model lacks the head), for one padded batch of sequence pieces."""
+    network lacks the head), for one padded batch of sequence pieces."""
     import torch
 
-    config = model.structure_config
     width = max(len(s) for s in seqs)
     mask = torch.zeros(len(seqs), width, dtype=torch.bool)
     for i, seq in enumerate(seqs):
@@ -158,7 +159,7 @@ def _forward(model, seqs: list[str], embedder):
         inputs = torch.zeros(len(seqs), width, config.input_dim)
         for i, f in enumerate(embedder(seqs)):
             inputs[i, :len(f)] = torch.as_tensor(np.asarray(f), dtype=torch.float32)
-    out = model(inputs, mask=mask)
+    out = network(inputs, mask=mask)
     p8 = out["ss8"].float().softmax(-1) if "ss8" in out else None
     derive_ss3 = "ss3" not in config.tasks or config.ss3_source == "ss8"
     if derive_ss3 and p8 is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bio_mtl.structure._bilstm import PaddedBiLSTM, reverse_within_length
+from bio_mtl.mtl._layers import PaddedBiLSTM, reverse_within_length
 
 
 def test_reverse_within_length_by_hand_and_involution():

@@ -37,7 +37,7 @@ def test_train_usage_errors(trained, tmp_path):
     r = runner.invoke(cli, ["train-structure", "--train", str(trained / "train.jsonl.gz"),
                             "--config", str(bad), "--out", str(tmp_path / "m")])
     assert r.exit_code == 4
-    assert "unknown section(s) modle" in r.output
+    assert "unknown key(s) modle; valid keys: data, model, training" in r.output
     assert not (tmp_path / "m").exists()
     r = runner.invoke(cli, ["train-structure", "--help"])
     assert r.exit_code == 0
@@ -99,7 +99,7 @@ def test_corrupt_checkpoint_exits_4_and_writes_nothing(trained, tmp_path):
     r = CliRunner().invoke(cli, ["evaluate-structure", "--model", str(tmp_path / "none"),
                                  str(trained / "test.jsonl.gz")])
     assert r.exit_code == 4
-    assert "no such model directory" in r.output
+    assert "no such model folder or shipped model" in r.output
 
 
 FASTA = ">ubq\nMQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG\n" \

@@ -207,7 +207,7 @@ def test_train_with_explicit_val_file_and_a_weighting_strategy(trained, tmp_path
     # the --val file is the whole validation set; every --train / --rsa-train chain trains
     assert doc["metrics"]["n_val_chains"] == 10
     assert doc["metrics"]["n_train_chains"] == 60 + 30
-    assert doc["train_config"]["weighting"] == "uncertainty"
+    assert doc["config"]["params"]["training"]["weighting"] == "uncertainty"
     assert [d["path"] for d in doc["data"]] == ["train.jsonl.gz", "rsa.jsonl.gz",
                                                 "test.jsonl.gz"]
     r = runner.invoke(cli, ["train-structure", "--train", str(trained / "train.jsonl.gz"),

@@ -13,9 +13,9 @@ from bio_mtl.mtl.trainer import TrainConfig
 from bio_mtl.structure.alphabet import encode_sequence
 from bio_mtl.structure.data import Chain, collate, read_chains
 from bio_mtl.structure.distill import add_soft_targets
-from bio_mtl.structure.ensemble import StructureEnsemble
+from bio_mtl.structure.estimator import StructureEnsembleModel, StructureModel
 from bio_mtl.structure.model import StructureModelConfig, build_structure_model
-from bio_mtl.structure.train import train_structure
+from bio_mtl.structure.train import StructureDataConfig
 
 from .test_structure_train import toy_records, write_jsonl
 
@@ -75,11 +75,11 @@ def _chain(seq, ss8, rsa, disorder=None):
 
 def test_add_soft_targets_blends_labels_and_teacher():
     torch.manual_seed(0)
-    teacher = build_structure_model(TINY).eval()
+    teacher = StructureModel.from_network(build_structure_model(TINY), TINY)
     chain = _chain("ACDE", [1, 4, -100, 7], [0.2, np.nan, np.nan, np.nan], [0, 0, 1, 0])
     (soft,) = add_soft_targets([chain], teacher, alpha=0.25)
     with torch.inference_mode():
-        out = teacher(torch.from_numpy(chain.tokens)[None])
+        out = teacher.module_(torch.from_numpy(chain.tokens)[None])
     p8 = out["ss8"].softmax(-1)[0].numpy()
     np.testing.assert_allclose(soft.soft["ss8"][0], 0.75 * p8[0] + 0.25 * np.eye(8)[1],
                                rtol=1e-5)
@@ -100,12 +100,13 @@ def test_add_soft_targets_blends_labels_and_teacher():
 
 def test_ensemble_averages_each_task_over_the_members_that_have_it():
     torch.manual_seed(1)
-    a = build_structure_model(TINY).eval()
-    b = build_structure_model(StructureModelConfig(embed_dim=8, conv_channels=8, conv_layers=1,
-                                                   lstm_layers=0)).eval()
+    plain = StructureModelConfig(embed_dim=8, conv_channels=8, conv_layers=1, lstm_layers=0)
+    a = build_structure_model(TINY)
+    b = build_structure_model(plain)
     tokens = torch.from_numpy(encode_sequence("ACDEFG"))[None]
+    members = [StructureModel.from_network(a, TINY), StructureModel.from_network(b, plain)]
     with torch.inference_mode():
-        ens = StructureEnsemble([a, b])(tokens)
+        ens = StructureEnsembleModel.from_members(members).module_(tokens)
         oa, ob = a(tokens), b(tokens)
     assert set(ens) == {"ss8", "ss3", "rsa", "disorder"}
     torch.testing.assert_close(ens["disorder"].exp(), oa["disorder"].softmax(-1))
@@ -115,14 +116,18 @@ def test_ensemble_averages_each_task_over_the_members_that_have_it():
 def test_train_structure_with_disorder_and_a_teacher(tmp_path):
     train = write_jsonl(tmp_path / "train.jsonl.gz",
                         toy_records(40, 0, with_rsa=True, prefix="tr"))
-    cfg = TrainConfig(epochs=2, lr=5e-3, seed=0)
-    teacher = train_structure(train, model_config=TINY, train_config=cfg, batch_tokens=512,
-                              val_fraction=0.2).model
-    result = train_structure(train, model_config=TINY, train_config=cfg, batch_tokens=512,
-                             val_fraction=0.2, teacher=teacher, distill_alpha=0.5,
-                             out_dir=tmp_path / "student")
-    assert {"auroc", "mcc"} <= set(result.metrics["disorder"])
+    common = dict(model=TINY, training=TrainConfig(epochs=2, lr=5e-3, seed=0),
+                  data=StructureDataConfig(batch_tokens=512, val_fraction=0.2))
+    StructureModel(**common).fit(train).save(tmp_path / "teacher")
+    student = StructureModel(**common, teacher=str(tmp_path / "teacher"), distill_alpha=0.5)
+    student.fit(train).save(tmp_path / "student")
+    assert {"auroc", "mcc"} <= set(student.metrics_["disorder"])
     # the toy masks mark residue 0 of every chain disordered: learnable from position
     saved = json.loads((tmp_path / "student" / "config.json").read_text())
-    assert saved["batching"]["distill_alpha"] == 0.5
+    assert saved["config"]["params"]["distill_alpha"] == 0.5
+    assert saved["config"]["params"]["teacher"] == str(tmp_path / "teacher")
     assert saved["config"]["model"]["tasks"] == ["ss8", "ss3", "rsa", "disorder"]
+    # the teacher's soft targets did change training: same seed without a teacher differs
+    plain = StructureModel(**common).fit(train)
+    assert not torch.equal(plain.module_.heads["ss8"].net[-1].weight,
+                           student.module_.heads["ss8"].net[-1].weight)

@@ -13,9 +13,10 @@ esm = pytest.importorskip("esm")
 from bio_mtl.errors import CheckpointError, InputError  # noqa: E402
 from bio_mtl.mtl.trainer import TrainConfig  # noqa: E402
 from bio_mtl.structure.embeddings import ESMEmbedder, load_esm  # noqa: E402
+from bio_mtl.structure.estimator import StructureModel  # noqa: E402
 from bio_mtl.structure.model import StructureModelConfig  # noqa: E402
 from bio_mtl.structure.predict import predict_structure  # noqa: E402
-from bio_mtl.structure.train import train_structure  # noqa: E402
+from bio_mtl.structure.train import StructureDataConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +185,11 @@ def test_structure_model_on_esm_features_trains_and_predicts(tiny_esm, tmp_path)
                                      "mask": "1" * len(seq)}) + "\n")
     config = StructureModelConfig(embed_dim=16, conv_channels=16, conv_layers=1, kernel_size=3,
                                   dilations=(1,), lstm_layers=1, lstm_hidden=8, dropout=0.0)
-    result = train_structure(path, model_config=config, embedder=emb, val_fraction=0.25,
-                             train_config=TrainConfig(epochs=3, lr=5e-3), batch_tokens=400)
-    head = result.model
-    assert head.structure_config.input_dim == 32
+    head = StructureModel(model=config, training=TrainConfig(epochs=3, lr=5e-3),
+                          data=StructureDataConfig(val_fraction=0.25, batch_tokens=400))
+    head.fit(path, embedder=emb)
+    assert head.config_.input_dim == 32
+    assert head.get_params()["model"].input_dim is None  # parameters are stored unchanged
     preds = predict_structure([("p", "MKTAYIAKQRQISFVKSHFSRQ")], head, embedder=emb,
                               chunk_size=10, overlap=4)
     assert preds[0].ss8_probs.shape == (22, 8)

@@ -118,7 +118,7 @@ def test_adversarial_fixtures(name, cls, message):
 
 
 def test_missing_file_and_read_sequence():
-    with pytest.raises(FastaFormatError, match="no such file"):
+    with pytest.raises(InputError, match="no such file"):
         read_sequences("/nonexistent/x.fasta")
     assert read_sequence(io.StringIO(">one\nMKT\n")).seq == "MKT"
     with pytest.raises(FastaFormatError, match="expected exactly one sequence, found 3"):
@@ -211,7 +211,7 @@ def test_read_labelled_unreadable_files(tmp_path):
     (tmp_path / "b.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(InputError, match=r"b\.jsonl: not a JSON-lines text file \(binary"):
         read_labelled(tmp_path / "b.jsonl")
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(InputError, match="is a folder, not a file"):
         read_labelled(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         read_labelled(tmp_path / "absent.jsonl")

@@ -8,9 +8,9 @@ import torch
 
 from bio_mtl.errors import CheckpointError, ConfigError
 from bio_mtl.structure.alphabet import PAD_INDEX, encode_sequence
+from bio_mtl.structure.estimator import StructureModel
 from bio_mtl.structure.model import StructureModelConfig, build_structure_model
 from bio_mtl.structure.pretrained import load_model
-from bio_mtl.structure.train import save_structure_model
 
 TINY = StructureModelConfig(embed_dim=8, conv_channels=12, conv_layers=2, kernel_size=3,
                             dilations=(1, 2), lstm_hidden=6, lstm_layers=1, dropout=0.1)
@@ -61,17 +61,18 @@ def test_parameter_count_of_tiny_model():
 def test_checkpoint_round_trip_and_corruption(tmp_path):
     torch.manual_seed(1)
     model = build_structure_model(TINY)
-    save_structure_model(model, tmp_path / "m", metrics={"note": "test"})
+    StructureModel.from_network(model, TINY).save(tmp_path / "m", metrics={"note": "test"})
     loaded = load_model(tmp_path / "m")
     tokens = torch.from_numpy(encode_sequence("ACDEFGHIKLMNPQRSTVWY"))[None]
-    model.eval()
     with torch.no_grad():
-        torch.testing.assert_close(loaded(tokens)["ss8"], model(tokens)["ss8"])
-    assert loaded.checkpoint_info["metrics"] == {"note": "test"}
+        assert torch.equal(loaded.module_(tokens)["ss8"], model(tokens)["ss8"])
+    assert loaded.metadata_["metrics"] == loaded.metrics_ == {"note": "test"}
+    assert loaded.config_ == TINY
+    assert loaded.get_params()["model"] == TINY
     (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_model(tmp_path / "m")
-    with pytest.raises(CheckpointError, match="shipped models"):
+    with pytest.raises(CheckpointError, match="no such model folder or shipped model"):
         load_model(tmp_path / "nope")
 
 
@@ -81,3 +82,27 @@ def test_dosing_checkpoint_is_refused(tmp_path):
     save_checkpoint(tmp_path / "d", torch.nn.Linear(2, 1), kind="dosing", config={})
     with pytest.raises(CheckpointError, match="not a 'structure' model"):
         load_model(tmp_path / "d")
+
+
+def test_the_network_is_built_from_the_engine_registries():
+    from bio_mtl.mtl._layers import PaddedBiLSTM, _ConvStack
+    from bio_mtl.mtl.encoders import ENCODERS, get_encoder
+    from bio_mtl.mtl.heads import HEADS, BoundedHead, LinearHead, get_head
+    from bio_mtl.structure.model import RSAHead, StructureEncoder
+
+    assert ENCODERS["structure"] == "bio_mtl.structure.model:StructureModelConfig:StructureEncoder"
+    assert HEADS["rsa"] == "bio_mtl.structure.model:BoundedHeadConfig:RSAHead"
+    encoder = get_encoder("structure", **dataclasses.asdict(TINY))
+    assert isinstance(encoder, StructureEncoder) and encoder.config == TINY
+    assert isinstance(encoder.stack, _ConvStack) and isinstance(encoder.lstm, PaddedBiLSTM)
+    head = get_head("rsa", 12, 1)
+    assert isinstance(head, RSAHead) and isinstance(head, BoundedHead)
+    model = build_structure_model(TINY)
+    assert isinstance(model.heads["ss8"], LinearHead) and isinstance(model.heads["rsa"], RSAHead)
+    assert [type(m) for m in model.encoder.children()] == [type(m) for m in encoder.children()]
+    with torch.no_grad():
+        x = torch.zeros(2, 5, 12)
+        x[0, 0, 0] = 100.0  # saturates the sigmoid: RSA stays within [0, 1]
+        out = head(x)
+    assert out.shape == (2, 5)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0

@@ -6,6 +6,7 @@ import torch
 
 from bio_mtl.errors import InputError
 from bio_mtl.structure.alphabet import SS8_TO_SS3_INDEX
+from bio_mtl.structure.estimator import StructureModel
 from bio_mtl.structure.model import StructureModelConfig, build_structure_model
 from bio_mtl.structure.predict import chunk_spans, predict_structure
 
@@ -16,7 +17,7 @@ LOCAL = StructureModelConfig(embed_dim=8, conv_channels=8, conv_layers=1, kernel
 
 def _model(config=LOCAL, seed=0):
     torch.manual_seed(seed)
-    return build_structure_model(config).eval()
+    return StructureModel.from_network(build_structure_model(config), config)
 
 
 def test_chunk_spans_cover_every_residue_once():

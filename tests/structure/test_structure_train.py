@@ -6,12 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from bio_mtl.errors import InputError
+from bio_mtl.errors import ConfigError, InputError
 from bio_mtl.mtl.trainer import TrainConfig
 from bio_mtl.structure.data import TokenBatches, join_rsa, read_chains, split_chains
+from bio_mtl.structure.estimator import StructureModel
 from bio_mtl.structure.model import StructureModelConfig
 from bio_mtl.structure.pretrained import load_model
-from bio_mtl.structure.train import train_structure
+from bio_mtl.structure.train import StructureDataConfig
 
 HELIX = set("AELMQKR")
 
@@ -166,6 +167,35 @@ def test_token_batches_respect_budget_and_mix(tmp_path):
     first = [b["ids"] for b in batches]
     batches.set_epoch(1)
     assert [b["ids"] for b in batches] != first
+    batches.set_epoch(0)
+    assert [b["ids"] for b in batches] == first  # an epoch's draw does not depend on history
+
+
+def test_token_batches_follow_the_engine_seeding_rule(tmp_path):
+    from bio_mtl.mtl.batches import Batches, epoch_rng
+
+    chains = read_chains(write_jsonl(tmp_path / "s.gz", toy_records(30, 1, with_rsa=False,
+                                                                    prefix="s")))
+
+    def ids(seed, epoch):
+        batches = TokenBatches(chains, batch_tokens=200, shuffle=True, seed=seed,
+                               ss_fraction=0.5)
+        batches.set_epoch(epoch)
+        return [b["ids"] for b in batches]
+
+    assert isinstance(TokenBatches(chains), Batches)
+    # seed + epoch would give seed 3, epoch 1 the order of seed 4, epoch 0
+    assert ids(3, 1) != ids(4, 0)
+    # the chains drawn for epoch 1 of seed 3 are exactly those epoch_rng(3, 1) keeps
+    rng = epoch_rng(3, 1)
+    kept = {c.id for c in chains if rng.random() < 0.5}
+    assert {i for batch in ids(3, 1) for i in batch} == kept
+
+
+def _fit(train, *, model=None, training=None, init_from=None, fit=None, **data):
+    est = StructureModel(model=model, training=training, init_from=init_from,
+                         data=StructureDataConfig(**data))
+    return est.fit(train, **(fit or {}))
 
 
 def test_train_structure_learns_a_residue_rule(tmp_path):
@@ -174,23 +204,24 @@ def test_train_structure_learns_a_residue_rule(tmp_path):
     rsa = write_jsonl(tmp_path / "rsa.jsonl.gz", toy_records(60, 5, with_rsa=True, prefix="r"))
     config = StructureModelConfig(embed_dim=16, conv_channels=16, conv_layers=1, kernel_size=3,
                                   dilations=(1,), lstm_layers=0, dropout=0.0)
-    result = train_structure(train, rsa_paths=rsa, model_config=config,
-                             train_config=TrainConfig(epochs=12, lr=1e-2, monitor="loss"),
-                             val_fraction=0.2, rsa_val_fraction=0.2, batch_tokens=600, seed=0,
-                             out_dir=tmp_path / "model", checkpoint_dir=tmp_path / "state")
-    m = result.metrics
+    est = _fit(train, model=config, training=TrainConfig(epochs=12, lr=1e-2, monitor="loss"),
+               val_fraction=0.2, rsa_val_fraction=0.2, batch_tokens=600,
+               fit={"rsa_paths": rsa, "checkpoint_dir": tmp_path / "state"})
+    est.save(tmp_path / "model")
+    m = est.metrics_
     assert m["ss8"]["accuracy"] > 0.95
     assert m["ss3"]["accuracy"] > 0.95
     assert m["rsa"]["pearson"] > 0.9
     assert set(m["ss3_source"]) == {"q3_head", "q3_ss8"}
     model = load_model(tmp_path / "model")
-    info = model.checkpoint_info
+    info = model.metadata_
     assert info["kind"] == "structure"
     assert info["seed"] == 0
     assert [d["path"] for d in info["data"]] == ["train.jsonl.gz", "rsa.jsonl.gz"]
     assert len(info["data"][0]["sha256"]) == 64
     assert info["metrics"]["n_train_chains"] == m["n_train_chains"]
-    assert model.structure_config.ss3_source in ("head", "ss8")
+    assert model.config_.ss3_source in ("head", "ss8")
+    assert model.get_params() == est.get_params()
     assert (tmp_path / "state" / "last").is_dir()
 
 
@@ -200,13 +231,12 @@ def test_rsa_only_model_ignores_ss_only_chains(tmp_path):
     rsa = write_jsonl(tmp_path / "rsa.jsonl.gz", toy_records(30, 7, with_rsa=True, prefix="r"))
     config = StructureModelConfig(tasks=("rsa",), embed_dim=8, conv_channels=8, conv_layers=1,
                                   kernel_size=3, dilations=(1,), lstm_layers=0, dropout=0.0)
-    result = train_structure(train, rsa_paths=rsa, model_config=config,
-                             train_config=TrainConfig(epochs=1), rsa_val_fraction=0.2,
-                             batch_tokens=600)
-    n_rsa_train = 30 - result.metrics["n_val_chains"]
-    assert result.metrics["n_train_chains"] == n_rsa_train
-    assert set(result.metrics) >= {"rsa", "loss"}
-    assert "ss8" not in result.metrics
+    est = _fit(train, model=config, training=TrainConfig(epochs=1), rsa_val_fraction=0.2,
+               batch_tokens=600, fit={"rsa_paths": rsa})
+    n_rsa_train = 30 - est.metrics_["n_val_chains"]
+    assert est.metrics_["n_train_chains"] == n_rsa_train
+    assert set(est.metrics_) >= {"rsa", "loss"}
+    assert "ss8" not in est.metrics_
 
 
 def test_scarce_rsa_labels_and_last_epoch_protocol(tmp_path):
@@ -215,53 +245,49 @@ def test_scarce_rsa_labels_and_last_epoch_protocol(tmp_path):
     rsa = write_jsonl(tmp_path / "rsa.jsonl.gz", toy_records(30, 9, with_rsa=True, prefix="r"))
     small = dict(embed_dim=8, conv_channels=8, conv_layers=1, kernel_size=3, dilations=(1,),
                  lstm_layers=0, dropout=0.0)
-    common = dict(rsa_paths=rsa, train_config=TrainConfig(epochs=2), val_fraction=0.2,
-                  rsa_val_fraction=0.2, batch_tokens=600, rsa_label_chains=5)
-    rsa_only = train_structure(train, model_config=StructureModelConfig(tasks=("rsa",), **small),
-                               **common)
-    full = train_structure(train, model_config=StructureModelConfig(tasks=("rsa",), **small),
-                           **{**common, "rsa_label_chains": None})
+    common = dict(training=TrainConfig(epochs=2), val_fraction=0.2, rsa_val_fraction=0.2,
+                  batch_tokens=600, rsa_label_chains=5, fit={"rsa_paths": rsa})
+    rsa_only = _fit(train, model=StructureModelConfig(tasks=("rsa",), **small), **common)
+    full = _fit(train, model=StructureModelConfig(tasks=("rsa",), **small),
+                **{**common, "rsa_label_chains": None})
     # 5 chains keep their RSA labels; validation keeps all of its RSA chains
-    assert rsa_only.metrics["n_train_chains"] == 5
-    assert rsa_only.metrics["n_val_chains"] == full.metrics["n_val_chains"]
-    assert full.metrics["n_train_chains"] > 5
-    joint = train_structure(train, model_config=StructureModelConfig(**small),
-                            select_best=False, **common)
+    assert rsa_only.metrics_["n_train_chains"] == 5
+    assert rsa_only.metrics_["n_val_chains"] == full.metrics_["n_val_chains"]
+    assert full.metrics_["n_train_chains"] > 5
+    joint = _fit(train, model=StructureModelConfig(**small), select_best=False, **common)
     # every chain still trains SS; the last epoch is kept and validation is scored once
-    assert joint.metrics["n_train_chains"] == 50 - joint.metrics["n_val_chains"]
-    assert joint.metrics["best_epoch"] == 2
-    assert all("val_loss" not in record for record in joint.history)
-    assert 0 <= joint.metrics["rsa"]["mae"] <= 1
-    with pytest.raises(InputError, match="rsa_label_chains must be >= 0"):
-        train_structure(train, model_config=StructureModelConfig(**small),
-                        **{**common, "rsa_label_chains": -1})
+    assert joint.metrics_["n_train_chains"] == 50 - joint.metrics_["n_val_chains"]
+    assert joint.metrics_["best_epoch"] == 2
+    assert all("val_loss" not in record for record in joint.history_)
+    assert 0 <= joint.metrics_["rsa"]["mae"] <= 1
+    with pytest.raises(ConfigError, match="rsa_label_chains must be >= 0"):
+        StructureDataConfig(rsa_label_chains=-1)
 
 
 def test_init_from_starts_at_the_saved_weights_and_refuses_another_architecture(tmp_path):
     import torch
 
-    from bio_mtl.errors import ConfigError
-
     train = write_jsonl(tmp_path / "train.jsonl.gz", toy_records(40, 8, with_rsa=True,
                                                                  prefix="t"))
     config = StructureModelConfig(embed_dim=8, conv_channels=8, conv_layers=1, kernel_size=3,
                                   dilations=(1,), lstm_layers=0, dropout=0.0)
-    first = train_structure(train, model_config=config, train_config=TrainConfig(epochs=3,
-                            lr=1e-2, monitor="loss"), val_fraction=0.2, batch_tokens=400,
-                            out_dir=tmp_path / "first")
+    first = _fit(train, model=config, training=TrainConfig(epochs=3, lr=1e-2, monitor="loss"),
+                 val_fraction=0.2, batch_tokens=400)
+    first.save(tmp_path / "first")
     # lr so small that one epoch cannot move the weights measurably: the warm start must
     # begin exactly at the first model's weights (a random start would be far away)
     tiny = TrainConfig(epochs=1, lr=1e-12, monitor="loss", weight_decay=0.0)
-    warm = train_structure(train, train_config=tiny, val_fraction=0.2, batch_tokens=400,
-                           init_from=tmp_path / "first", out_dir=tmp_path / "warm")
-    for key, value in first.model.state_dict().items():
-        torch.testing.assert_close(warm.model.state_dict()[key], value, atol=1e-6, rtol=0)
-    assert warm.metrics["loss"] == pytest.approx(first.metrics["loss"], rel=1e-4)
-    assert load_model(tmp_path / "warm").checkpoint_info["init_from"] == str(tmp_path / "first")
+    warm = _fit(train, training=tiny, val_fraction=0.2, batch_tokens=400,
+                init_from=str(tmp_path / "first"))
+    warm.save(tmp_path / "warm")
+    for key, value in first.module_.state_dict().items():
+        torch.testing.assert_close(warm.module_.state_dict()[key], value, atol=1e-6, rtol=0)
+    assert warm.metrics_["loss"] == pytest.approx(first.metrics_["loss"], rel=1e-4)
+    assert load_model(tmp_path / "warm").metadata_["init_from"] == str(tmp_path / "first")
     other = StructureModelConfig(embed_dim=8, conv_channels=12, conv_layers=1, kernel_size=3,
                                  dilations=(1,), lstm_layers=0, dropout=0.0)
     with pytest.raises(ConfigError, match="architecture differs"):
-        train_structure(train, model_config=other, train_config=tiny, init_from=tmp_path / "first")
+        _fit(train, model=other, training=tiny, init_from=str(tmp_path / "first"))
 
 
 def test_each_residue_trains_exactly_the_tasks_it_has_labels_for(tmp_path):
