@@ -211,9 +211,18 @@ def _params_from_json(cls: type, params: dict[str, Any], *, where: str) -> dict[
     out = {}
     for key, value in params.items():
         target = _dataclass_type(hints.get(key))
-        out[key] = dataclass_from_dict(target, value, where=f"{where}: {key}") \
-            if target is not None and isinstance(value, dict) else value
+        if target is not None and isinstance(value, dict):
+            value = dataclass_from_dict(target, value, where=f"{where}: {key}")
+        elif isinstance(value, list) and _is_tuple(hints.get(key)):
+            value = tuple(value)  # JSON has no tuples
+        out[key] = value
     return out
+
+
+def _is_tuple(hint: Any) -> bool:
+    """Whether ``hint`` (``tuple[...]``, ``tuple[...] | None``) admits a tuple."""
+    return any(option is tuple or typing.get_origin(option) is tuple
+               for option in (hint, *typing.get_args(hint)))
 
 
 def _dataclass_type(hint: Any) -> type | None:

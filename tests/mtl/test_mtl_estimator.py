@@ -119,3 +119,14 @@ def test_open_input_maps_os_and_decoding_errors(tmp_path):
     with pytest.raises(InputError, match=r"x.txt: not UTF-8 text \(byte 3\)"):
         with open_input(bad, what="table") as handle:
             handle.read()
+
+
+def test_tuple_parameters_come_back_as_tuples(tmp_path):
+    class Seeds(Toy):
+        def __init__(self, *, config: ToyConfig = ToyConfig(), scale: float = 1.0,
+                     seeds: tuple[int, ...] = (0,)) -> None:
+            super().__init__(config=config, scale=scale)
+            self.seeds = seeds
+
+    Seeds(seeds=(1, 2)).fit(torch.randn(3, 2)).save(tmp_path / "s")
+    assert Seeds.load(tmp_path / "s").seeds == (1, 2)
