@@ -105,30 +105,30 @@ def train(ctx, config_path, out_dir, seed, epochs) -> None:
       torchrun --nproc_per_node=2 -m bio_mtl.cli mtl train --config exp.yaml --out runs/ddp
     """
     from ..mtl.distributed import cleanup, init_from_env, is_main_process
-    from ..mtl.experiment import jsonable, run_experiment, save_experiment
+    from ..mtl.experiment import MultiTaskEstimator, jsonable
     from .console import RichProgress, print_table
 
     config = _load(config_path, seed, epochs)
     init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
     quiet = _quiet(ctx) or not is_main_process()
     try:
-        run = run_experiment(config, progress=RichProgress(enabled=not quiet),
-                             checkpoint_dir=f"{out_dir}/state")
+        est = MultiTaskEstimator.from_config(config).fit(
+            progress=RichProgress(enabled=not quiet), checkpoint_dir=f"{out_dir}/state")
     finally:
         main = is_main_process()
         cleanup()
     if not main:
         return
-    save_experiment(out_dir, run)
-    rows = _metric_rows(run.metrics)
-    history = jsonable(run.trainer.history_)
-    _write_json(f"{out_dir}/metrics.json", jsonable({"metrics": run.metrics,
-                                                     "best_epoch": run.trainer.best_epoch_,
+    est.save(out_dir)
+    rows = _metric_rows(est.metrics_)
+    history = jsonable(est.history_)
+    _write_json(f"{out_dir}/metrics.json", jsonable({"metrics": est.metrics_,
+                                                     "best_epoch": est.best_epoch_,
                                                      "history": history}))
     _write_text(f"{out_dir}/train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     _write_text(f"{out_dir}/report.md", _markdown(
-        f"Metrics of {config_path} (seed {run.config.training.seed}, best epoch "
-        f"{run.trainer.best_epoch_})", ["split", "task", "metric", "value"], jsonable(rows)))
+        f"Metrics of {config_path} (seed {est.config_.training.seed}, best epoch "
+        f"{est.best_epoch_})", ["split", "task", "metric", "value"], jsonable(rows)))
     if not quiet:
         print_table(f"metrics ({out_dir})", ["split", "task", "metric", "value"], rows,
                     stderr=True)
@@ -148,20 +148,12 @@ def evaluate(model_dir, config_path, output) -> None:
     Example:
       biomtl mtl evaluate --model runs/synth -o runs/synth/eval.json
     """
-    from ..errors import ConfigError
     from ..mtl.config import load_config
-    from ..mtl.experiment import evaluate_model, jsonable, load_data, load_experiment
+    from ..mtl.experiment import MultiTaskEstimator, jsonable
     from .console import print_table
 
-    config, model = load_experiment(model_dir)
-    if config_path:
-        other = load_config(config_path)
-        if [t.name for t in other.tasks] != [t.name for t in config.tasks]:
-            raise ConfigError(f"{config_path}: tasks {[t.name for t in other.tasks]} differ "
-                              f"from the model's {[t.name for t in config.tasks]}")
-        config = config.replace(data=other.data)
-    data, splits = load_data(config)
-    metrics = evaluate_model(config, model, data, splits=splits)
+    est = MultiTaskEstimator.load(model_dir)
+    metrics = est.evaluate(config=load_config(config_path) if config_path else None)
     if output:
         _write_json(output, jsonable(metrics))
     print_table(f"metrics ({model_dir})", ["split", "task", "metric", "value"],

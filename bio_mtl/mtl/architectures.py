@@ -15,7 +15,7 @@ All models share the contract of :class:`~bio_mtl.mtl.model.MultiTaskModel`:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -23,16 +23,16 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._dataclasses import dataclass_from_dict
-from .encoders import get_encoder
-from .heads import get_head
+from ._layers import resolve_entry
+from .encoders import ENCODERS, get_encoder
+from .heads import HEADS, get_head
 from .model import MultiTaskModel
 
 if TYPE_CHECKING:
-    from .config import ModelConfig
     from .tasks import TaskSpec
 
 __all__ = ["ARCHITECTURES", "ConditionedConfig", "HPSConfig", "MMoEConfig", "MMoEModel",
-           "TaskConditionedModel", "build_model", "shared_modules"]
+           "ModelConfig", "TaskConditionedModel", "build_model", "shared_modules"]
 
 
 class MMoEModel(nn.Module):
@@ -231,6 +231,61 @@ class ConditionedConfig:
             raise ConfigError("conditioned: task_dim and trunk_dims must be positive")
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model: an encoder, an architecture and task heads.
+
+    Parameters
+    ----------
+    encoder
+        A key of :data:`bio_mtl.mtl.encoders.ENCODERS`.
+    encoder_params
+        Fields of that encoder's config dataclass (``input_dim`` is filled from the data).
+    architecture
+        A key of :data:`ARCHITECTURES` (``hps``, ``mmoe``,
+        ``conditioned``).
+    architecture_params
+        Fields of that architecture's config dataclass.
+    head
+        Default head, a key of :data:`bio_mtl.mtl.heads.HEADS`.
+    head_params
+        Fields of the default head's config dataclass.
+    task_heads
+        ``{task: {"name": head, **params}}`` overrides (e.g. a ``bounded`` head for RSA).
+    """
+
+    encoder: str = "mlp"
+    encoder_params: dict = field(default_factory=dict)
+    architecture: str = "hps"
+    architecture_params: dict = field(default_factory=dict)
+    head: str = "linear"
+    head_params: dict = field(default_factory=dict)
+    task_heads: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _choice("model.encoder", self.encoder, ENCODERS)
+        _choice("model.architecture", self.architecture, ARCHITECTURES)
+        _choice("model.head", self.head, HEADS)
+        dataclass_from_dict(resolve_entry(ENCODERS[self.encoder])[0], self.encoder_params,
+                            where="model.encoder_params")
+        dataclass_from_dict(ARCHITECTURES[self.architecture][0], self.architecture_params,
+                            where="model.architecture_params")
+        dataclass_from_dict(resolve_entry(HEADS[self.head])[0], self.head_params,
+                            where="model.head_params")
+        for task, spec in self.task_heads.items():
+            where = f"model.task_heads.{task}"
+            if not isinstance(spec, dict) or "name" not in spec:
+                raise ConfigError(f"{where}: expected a mapping with a 'name' key")
+            _choice(f"{where}.name", spec["name"], HEADS)
+            params = {k: v for k, v in spec.items() if k != "name"}
+            dataclass_from_dict(resolve_entry(HEADS[spec["name"]])[0], params, where=where)
+
+
+def _choice(where: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}: unknown {value!r}; choose one of {', '.join(choices)}")
+
+
 def _heads(cfg: ModelConfig, tasks, in_dim: int) -> dict[str, nn.Module]:
     heads = {}
     for t in tasks:
@@ -273,7 +328,7 @@ def build_model(config: ModelConfig, tasks: Sequence[TaskSpec]) -> nn.Module:
     Parameters
     ----------
     config
-        A :class:`bio_mtl.mtl.config.ModelConfig` (its ``encoder_params`` must already hold
+        A :class:`ModelConfig` (its ``encoder_params`` must already hold
         the input width, e.g. ``input_dim`` for the ``mlp`` encoder).
     tasks
         The task specifications.

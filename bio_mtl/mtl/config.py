@@ -17,7 +17,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._dataclasses import dataclass_from_dict, dataclass_to_dict
+from .architectures import ModelConfig
 from .tasks import TaskSpec
+from .train_config import TrainConfig, monitor_target
+from .weighting import WEIGHTINGS, get_weighting
 
 __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "config_to_dict", "load_config",
            "parse_config"]
@@ -85,61 +88,6 @@ class DataConfig:
             raise ConfigError("data: n_samples, n_features and latent_dim must be >= 1")
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """The model: an encoder, an architecture and task heads.
-
-    Parameters
-    ----------
-    encoder
-        A key of :data:`bio_mtl.mtl.encoders.ENCODERS`.
-    encoder_params
-        Fields of that encoder's config dataclass (``input_dim`` is filled from the data).
-    architecture
-        A key of :data:`bio_mtl.mtl.architectures.ARCHITECTURES` (``hps``, ``mmoe``,
-        ``conditioned``).
-    architecture_params
-        Fields of that architecture's config dataclass.
-    head
-        Default head, a key of :data:`bio_mtl.mtl.heads.HEADS`.
-    head_params
-        Fields of the default head's config dataclass.
-    task_heads
-        ``{task: {"name": head, **params}}`` overrides (e.g. a ``bounded`` head for RSA).
-    """
-
-    encoder: str = "mlp"
-    encoder_params: dict = field(default_factory=dict)
-    architecture: str = "hps"
-    architecture_params: dict = field(default_factory=dict)
-    head: str = "linear"
-    head_params: dict = field(default_factory=dict)
-    task_heads: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from ._layers import resolve_entry
-        from .architectures import ARCHITECTURES
-        from .encoders import ENCODERS
-        from .heads import HEADS
-
-        _choice("model.encoder", self.encoder, ENCODERS)
-        _choice("model.architecture", self.architecture, ARCHITECTURES)
-        _choice("model.head", self.head, HEADS)
-        dataclass_from_dict(resolve_entry(ENCODERS[self.encoder])[0], self.encoder_params,
-                            where="model.encoder_params")
-        dataclass_from_dict(ARCHITECTURES[self.architecture][0], self.architecture_params,
-                            where="model.architecture_params")
-        dataclass_from_dict(resolve_entry(HEADS[self.head])[0], self.head_params,
-                            where="model.head_params")
-        for task, spec in self.task_heads.items():
-            where = f"model.task_heads.{task}"
-            if not isinstance(spec, dict) or "name" not in spec:
-                raise ConfigError(f"{where}: expected a mapping with a 'name' key")
-            _choice(f"{where}.name", spec["name"], HEADS)
-            params = {k: v for k, v in spec.items() if k != "name"}
-            dataclass_from_dict(resolve_entry(HEADS[spec["name"]])[0], params, where=where)
-
-
 def _choice(where: str, value: Any, choices) -> None:
     if value not in choices:
         raise ConfigError(f"{where}: unknown {value!r}; choose one of {', '.join(choices)}")
@@ -158,13 +106,13 @@ class ExperimentConfig:
     tasks
         The tasks, in output order.
     training
-        A :class:`bio_mtl.mtl.trainer.TrainConfig`.
+        A :class:`~bio_mtl.mtl.train_config.TrainConfig`.
     """
 
     data: DataConfig
     model: ModelConfig
     tasks: tuple[TaskSpec, ...]
-    training: Any
+    training: TrainConfig
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tasks]
@@ -205,9 +153,6 @@ def parse_config(data: Any, *, source: str = "<config>",
     ConfigError
         ``"<source>: <key>: <problem>; <valid choices>"`` for any unknown key or bad value.
     """
-    from .train_config import TrainConfig, monitor_target
-    from .weighting import WEIGHTINGS, get_weighting
-
     try:
         if not isinstance(data, dict):
             raise ConfigError(f"expected a mapping with sections {', '.join(SECTIONS)}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .._progress import ProgressCallback
 from ..errors import ConfigError
+from .experiment import run_experiment
 
 __all__ = ["TransferReport", "delta_m", "negative_transfer", "transfer_table"]
 
@@ -116,21 +117,19 @@ def negative_transfer(config, *, progress: ProgressCallback | None = None) -> Tr
     progress
         Optional progress callback.
     """
-    from .experiment import run_experiment
-
     if len(config.tasks) < 2:
         raise ConfigError("negative transfer needs at least two tasks")
     split = "test" if config.data.test_fraction > 0 else "val"
     primary = {t.name: t.resolved_metrics[0] for t in config.tasks}
     joint_run = run_experiment(config, progress=progress)
-    if split not in joint_run.metrics:
+    if split not in joint_run.metrics_:
         raise ConfigError("negative transfer needs a validation or test split "
                           "(data.val_fraction or data.test_fraction > 0)")
-    joint = {n: joint_run.metrics[split][n][m] for n, m in primary.items()}
+    joint = {n: joint_run.metrics_[split][n][m] for n, m in primary.items()}
     single = {}
     for name, metric in primary.items():
         run = run_experiment(config, progress=progress, tasks=[name])
-        single[name] = run.metrics[split][name][metric]
+        single[name] = run.metrics_[split][name][metric]
     higher = {t.name: t.higher_is_better for t in config.tasks}
     rows = transfer_table(single, joint, higher)
     for row in rows:

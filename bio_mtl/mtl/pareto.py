@@ -16,6 +16,7 @@ import numpy as np
 
 from .._progress import ProgressCallback
 from ..errors import ConfigError
+from .experiment import run_experiment
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -79,8 +80,6 @@ def sweep_weights(config, weights: Sequence[tuple[float, float]], *,
         One row per pair: ``weights``, each task's primary metric on the test split (the
         validation split when there is none) and ``pareto`` (on the front or not).
     """
-    from .experiment import run_experiment
-
     if len(config.tasks) != 2:
         raise ConfigError(f"pareto sweep needs exactly two tasks, got {len(config.tasks)}")
     a, b = config.tasks
@@ -89,7 +88,7 @@ def sweep_weights(config, weights: Sequence[tuple[float, float]], *,
     for w_a, w_b in weights:
         run = run_experiment(config, progress=progress,
                              loss_weights={a.name: w_a, b.name: w_b})
-        metrics = run.metrics.get(split)
+        metrics = run.metrics_.get(split)
         if metrics is None:
             raise ConfigError("pareto sweep needs a validation or test split")
         rows.append({"weights": [w_a, w_b],

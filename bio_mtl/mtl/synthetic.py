@@ -1,5 +1,8 @@
 """Tabular multi-task data: a seeded synthetic generator, a CSV loader, splits and batches.
 
+Batches are the engine's :class:`~bio_mtl.mtl.batches.TensorBatches` (:func:`tabular_batches`),
+shuffled by the batcher family's one seeding rule.
+
 The generator follows the usual synthetic MTL benchmark recipe (e.g. Ma et al. 2018, KDD,
 section 3, where task relatedness is the cosine between the tasks' weight vectors): every
 task reads the same latent factors ``Z = tanh(X W)``, through a loading that mixes a shared
@@ -10,8 +13,10 @@ direction and a task-private one, ``A_t = sqrt(r) S + sqrt(1 - r) P_t`` with rel
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,9 +24,11 @@ import torch
 
 from .._random import make_rng
 from ..errors import ConfigError, InputError, MissingColumnError
+from .batches import TensorBatches
 from .tasks import TaskSpec
 
-__all__ = ["TabularBatches", "TabularData", "make_synthetic", "read_csv_tasks", "split_indices"]
+__all__ = ["TabularData", "fingerprint", "make_synthetic", "read_csv_tasks", "split_indices",
+           "standardize", "tabular_batches"]
 
 MISSING_CLASS = -100
 
@@ -41,12 +48,16 @@ class TabularData:
         Names of the ``F`` columns.
     ids
         Sample ids.
+    mean, scale
+        The standardisation applied to ``X`` (see :func:`standardize`), or ``None``.
     """
 
     X: np.ndarray
     targets: dict[str, np.ndarray]
     feature_names: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -208,46 +219,68 @@ def split_indices(n: int, *, val_fraction: float, test_fraction: float,
             "train": np.sort(order[n_test + n_val:])}
 
 
-class TabularBatches:
-    """Re-iterable batches ``{"inputs": (B, F), "targets": {task: (B, ...)}}``.
+def standardize(data: TabularData, rows: np.ndarray) -> TabularData:
+    """``data`` with features scaled to zero mean and unit variance over ``rows``.
+
+    The statistics (from the training rows) are kept in ``mean`` and ``scale``, so new
+    samples can be transformed the same way: ``((X - mean) / scale).astype(float32)``.
+    Constant features keep scale 1.
+
+    Examples
+    --------
+    >>> d = TabularData(np.array([[1.0, 5.0], [3.0, 5.0]], dtype=np.float32), {})
+    >>> s = standardize(d, np.arange(2))
+    >>> s.X.tolist(), s.mean.tolist(), s.scale.tolist()
+    ([[-1.0, 0.0], [1.0, 0.0]], [2.0, 5.0], [1.0, 1.0])
+    """
+    train = data.X[rows]
+    mean, std = train.mean(0), train.std(0)
+    scale = np.where(std > 0, std, 1.0).astype(data.X.dtype)
+    return dataclasses.replace(data, X=((data.X - mean) / scale).astype(np.float32),
+                               mean=mean, scale=scale)
+
+
+def fingerprint(data: TabularData) -> str:
+    """SHA-256 over the features and labels (recorded in checkpoints)."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.X).tobytes())
+    for name in sorted(data.targets):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(data.targets[name]).tobytes())
+    return digest.hexdigest()
+
+
+def tabular_batches(data: TabularData, rows: np.ndarray, *, batch_size: int = 32,
+                    shuffle: bool = False, seed: int = 0,
+                    tasks: Sequence[str] | None = None) -> TensorBatches:
+    """The engine's :class:`~bio_mtl.mtl.batches.TensorBatches` over some rows of ``data``.
 
     Parameters
     ----------
     data
         The samples.
-    indices
+    rows
         Which samples (a split).
     batch_size
         Samples per batch (the last batch may be smaller).
-    shuffle
-        Reshuffle every epoch (seeded by ``seed + epoch``; see :meth:`set_epoch`).
-    seed
-        Shuffle seed.
+    shuffle, seed
+        A new order every epoch, drawn by the batcher family's one seeding rule
+        (:func:`~bio_mtl.mtl.batches.epoch_rng`).
     tasks
         Only these tasks' targets (``None`` = all).
+
+    Examples
+    --------
+    >>> from bio_mtl.mtl import TaskSpec
+    >>> d = make_synthetic([TaskSpec("a", "classification", 3)], n_samples=10, seed=0)
+    >>> [len(b["targets"]["a"]) for b in tabular_batches(d, np.arange(10), batch_size=4)]
+    [4, 4, 2]
     """
+    names = list(tasks) if tasks is not None else list(data.targets)
+    return TensorBatches(torch.from_numpy(data.X),
+                         {t: torch.from_numpy(data.targets[t]) for t in names},
+                         batch_size=batch_size, shuffle=shuffle, seed=seed, rows=rows)
 
-    def __init__(self, data: TabularData, indices: np.ndarray, *, batch_size: int = 32,
-                 shuffle: bool = False, seed: int = 0,
-                 tasks: Sequence[str] | None = None) -> None:
-        self.data, self.indices = data, np.asarray(indices)
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-        self.tasks = list(tasks) if tasks is not None else list(data.targets)
-        self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the shuffle of ``epoch`` (identical on every DDP replica)."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
-
-    def __iter__(self) -> Iterator[dict]:
-        idx = self.indices
-        if self.shuffle:
-            idx = idx[make_rng(self.seed + self.epoch).permutation(len(idx))]
-        for start in range(0, len(idx), self.batch_size):
-            rows = idx[start:start + self.batch_size]
-            yield {"inputs": torch.from_numpy(self.data.X[rows]),
-                   "targets": {t: torch.from_numpy(self.data.targets[t][rows])
-                               for t in self.tasks}}
+#: The former batcher class's name, kept for callers not yet moved to :func:`tabular_batches`
+#: (same arguments; it returns a :class:`~bio_mtl.mtl.batches.TensorBatches`).
+TabularBatches = tabular_batches

@@ -2,8 +2,11 @@
 per-task metrics every epoch, resumable checkpoints and DistributedDataParallel.
 
 A batch is a dict ``{"inputs": ..., "targets": {task: Tensor}, "masks": {task: Tensor},
-"forward_kwargs": {...}}``; ``masks`` and ``forward_kwargs`` are optional. Only tasks present in
-``targets`` contribute to a step's loss, so a batch may carry labels for a subset of tasks.
+"forward_kwargs": {...}}``; ``masks`` and ``forward_kwargs`` are optional. Only tasks with at
+least one label in the batch contribute to a step's loss, so a batch may carry labels for a
+subset of tasks; a task without any (missing from ``targets``, all ``-100`` / NaN, or masked
+out) is absent from the step: the weighting strategy does not see it and its head is not
+updated.
 """
 
 from __future__ import annotations
@@ -130,23 +133,34 @@ class Trainer:
         return factor
 
     # -- one step -----------------------------------------------------------------------------
-    def _losses(self, net: nn.Module, batch: dict) -> tuple[dict, dict]:
+    def _losses(self, net: nn.Module, batch: dict) -> tuple[dict, dict, dict]:
+        """``(losses, counts, outputs)`` of the tasks *present* in ``batch``.
+
+        A task whose targets carry no label in this batch (all ``-100`` / NaN, or masked out)
+        is absent: it is left out of ``losses`` and ``counts``, so the weighting strategy
+        neither sees it nor touches its state, and its head gets no gradient.
+        """
         batch = _to_device(batch, self.device)
         outputs = net(batch["inputs"], **batch.get("forward_kwargs", {}))
         masks = batch.get("masks", {})
         losses, counts = {}, {}
         for name, target in batch["targets"].items():
-            task = self.tasks[name]
-            losses[name] = compute_loss(task, outputs[name], target, masks.get(name))
-            counts[name] = int(valid_mask(task, target, masks.get(name)).sum())
-        return losses, counts
+            task, mask = self.tasks[name], masks.get(name)
+            count = int(valid_mask(task, target, mask).sum())
+            if count:
+                losses[name] = compute_loss(task, outputs[name], target, mask)
+                counts[name] = count
+        return losses, counts, outputs
 
     def _step(self, net, optimizer, scheduler, batch, step: int, epoch: int,
               distributed: bool) -> dict[str, float]:
         optimizer.zero_grad(set_to_none=True)
-        losses, counts = self._losses(net, batch)
+        losses, counts, outputs = self._losses(net, batch)
         self.weighting.backward(losses, shared_params=self.model.shared_parameters(), step=step,
                                 epoch=epoch, counts=counts)
+        if distributed and not losses and not self.weighting.requires_task_grads:
+            # no task present on this rank: DDP's reducer still expects one backward pass
+            sum(out.sum() for out in outputs.values()).mul(0.0).backward()
         if distributed and self.weighting.requires_task_grads:
             self._all_reduce_grads()
         if self.config.grad_clip is not None:
@@ -156,11 +170,24 @@ class Trainer:
         return {n: float(v.detach()) for n, v in losses.items()}
 
     def _all_reduce_grads(self) -> None:
+        """Average the gradients over the replicas (as DDP does for the other strategies).
+
+        A task absent on one rank leaves its head without a gradient there, so which
+        parameters have one differs between ranks: they first agree on that (one small
+        all-reduce), then every rank reduces the same tensors, a missing gradient counting as
+        zero. A parameter without a gradient on every rank keeps none, as under DDP.
+        """
         import torch.distributed as dist
 
         world = dist.get_world_size()
-        for p in self.model.parameters():
-            if p.grad is not None:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.int32,
+                                device=self.device)
+        dist.all_reduce(has_grad)
+        for p, anywhere in zip(params, has_grad.tolist(), strict=True):
+            if anywhere:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
                 p.grad /= world
 

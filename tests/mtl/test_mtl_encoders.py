@@ -10,6 +10,9 @@ from bio_mtl.mtl.encoders import ENCODERS, get_encoder, masked_pool
 from bio_mtl.mtl.transformer import rotate
 
 TOKEN = ["cnn", "bilstm", "transformer"]
+#: the engine's own encoders; application blocks (lazy "module:Config:Class" entries) take
+#: their applications' inputs and are tested there
+ENGINE = sorted(name for name, entry in ENCODERS.items() if not isinstance(entry, str))
 
 
 def _tokens(n=2, length=7, seed=0):
@@ -17,7 +20,11 @@ def _tokens(n=2, length=7, seed=0):
     return torch.randint(1, 22, (n, length), generator=g)
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_the_engine_encoders_are_the_tabular_and_token_ones():
+    assert ENGINE == sorted(["mlp", *TOKEN])
+
+
+@pytest.mark.parametrize("name", ENGINE)
 def test_every_encoder_maps_to_its_declared_width(name):
     torch.manual_seed(0)
     enc = get_encoder(name, input_dim=5) if name == "mlp" else get_encoder(name)

@@ -59,10 +59,10 @@ def test_negative_transfer_end_to_end():
     from bio_mtl.mtl.experiment import run_experiment
 
     alone = run_experiment(config, tasks=["r"])
-    assert [t.name for t in alone.config.tasks] == ["r"]
-    assert list(alone.model.heads) == ["r"]
-    assert single["r"] == alone.metrics["test"]["r"]["mae"]
-    assert joint["c"] == run_experiment(config).metrics["test"]["c"]["accuracy"]
+    assert [t.name for t in alone.config_.tasks] == ["r"]
+    assert list(alone.model_.heads) == ["r"]
+    assert single["r"] == alone.metrics_["test"]["r"]["mae"]
+    assert joint["c"] == run_experiment(config).metrics_["test"]["c"]["accuracy"]
     with pytest.raises(ConfigError, match="at least two tasks"):
         negative_transfer(config.replace(tasks=config.tasks[:1]))
 

@@ -50,14 +50,14 @@ def test_loss_weights_train_with_the_static_strategy():
     from bio_mtl.mtl.experiment import run_experiment
 
     run = run_experiment(_config(), loss_weights={"c": 0.25, "r": 0.75})
-    assert run.config.training.weighting == "static"
-    assert run.config.training.weighting_params == {"weights": {"c": 0.25, "r": 0.75}}
+    assert run.config_.training.weighting == "static"
+    assert run.config_.training.weighting_params == {"weights": {"c": 0.25, "r": 0.75}}
     # w_c = 0: the classification head gets no gradient, so its training loss does not fall
     # (measured 0.767 -> 0.774 in 6 epochs), while with w_c = 1 it does (0.764 -> 0.701)
     six = _config().replace(training=dataclasses.replace(_config().training, epochs=6))
     drops = {}
     for w in (0.0, 1.0):
-        history = run_experiment(six, loss_weights={"c": w, "r": 1.0}).trainer.history_
+        history = run_experiment(six, loss_weights={"c": w, "r": 1.0}).history_
         drops[w] = history[0]["train/c/loss"] - history[-1]["train/c/loss"]
     assert drops[0.0] < 0.01
     assert drops[1.0] > 0.04

@@ -7,7 +7,9 @@ import pytest
 
 from bio_mtl.errors import InputError, MissingColumnError
 from bio_mtl.mtl import TaskSpec
-from bio_mtl.mtl.synthetic import TabularBatches, make_synthetic, read_csv_tasks, split_indices
+from bio_mtl.mtl.batches import TensorBatches, epoch_rng
+from bio_mtl.mtl.synthetic import (make_synthetic, read_csv_tasks, split_indices, standardize,
+                                   tabular_batches)
 
 TASKS = [TaskSpec("c", "classification", 3), TaskSpec("r1", "regression"),
          TaskSpec("r2", "regression")]
@@ -46,7 +48,8 @@ def test_split_indices_partition():
 
 def test_batches_shuffle_per_epoch_and_restrict_tasks():
     d = make_synthetic(TASKS, n_samples=10, seed=0)
-    batches = TabularBatches(d, np.arange(10), batch_size=4, shuffle=True, tasks=["c"])
+    batches = tabular_batches(d, np.arange(10), batch_size=4, shuffle=True, tasks=["c"])
+    assert isinstance(batches, TensorBatches)  # the engine's batcher, its one seeding rule
     assert len(batches) == 3
     first = [b["inputs"] for b in batches]
     assert [len(x) for x in first] == [4, 4, 2]
@@ -90,3 +93,21 @@ def test_csv_loader_errors_name_file_record_and_choices(tmp_path):
     with pytest.raises(InputError, match=r"row 2: task 'c': unknown label '3'; valid labels: "
                                          r"integers 0..1"):
         read_csv_tasks(_csv(tmp_path, "f1,c\n1,3\n"), [TaskSpec("c", "classification", 2)])
+
+
+def test_batches_follow_the_one_seeding_rule():
+    d = make_synthetic(TASKS, n_samples=10, seed=0)
+    rows = np.arange(2, 9)
+    batches = tabular_batches(d, rows, batch_size=100, shuffle=True, seed=5)
+    batches.set_epoch(3)
+    (batch,) = batches
+    order = rows[epoch_rng(5, 3).permutation(len(rows))]
+    assert np.array_equal(batch["inputs"].numpy(), d.X[order])
+    assert np.array_equal(batch["targets"]["c"].numpy(), d.targets["c"][order])
+
+
+def test_standardize_keeps_its_statistics():
+    d = make_synthetic(TASKS, n_samples=20, seed=0)
+    s = standardize(d, np.arange(10))
+    assert np.allclose(s.X[:10].mean(0), 0, atol=1e-6) and np.allclose(s.X[:10].std(0), 1)
+    assert np.array_equal(((d.X - s.mean) / s.scale).astype(np.float32), s.X)

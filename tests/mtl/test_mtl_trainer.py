@@ -114,9 +114,12 @@ def test_missing_labels_are_masked_not_learned():
         b["targets"]["b"][16:] = float("nan")
         b["masks"] = {"a": torch.arange(32) < 8}
     trainer = Trainer(_model(), TASKS, TrainConfig(epochs=2))
-    losses, counts = trainer._losses(trainer.model, batches[0])
+    losses, counts, _ = trainer._losses(trainer.model, batches[0])
     assert counts == {"a": 8, "b": 16}
     assert torch.isfinite(losses["b"])
+    batches[0]["masks"]["a"][:] = False  # no label of a left: a is absent from the step
+    losses, counts, _ = trainer._losses(trainer.model, batches[0])
+    assert list(losses) == list(counts) == ["b"]
 
 
 def test_unknown_monitor_is_a_config_error():

@@ -115,8 +115,7 @@ def test_inverse_loss_weights_follow_the_ema():
 
 def test_uncertainty_loss_and_gradient():
     s = get_weighting("uncertainty", ["a", "b"])
-    with torch.no_grad():
-        s.log_vars.copy_(torch.tensor([0.0, math.log(2.0)]))
+    s.load_state_dict({"log_vars": torch.tensor([0.0, math.log(2.0)])})
     losses = _losses(a=2.0, b=3.0)
     stacked = torch.stack([losses["a"], losses["b"]])
     # exp(0)*2 + 0 + exp(-log 2)*3 + log 2 = 3.5 + 0.693147
@@ -125,9 +124,14 @@ def test_uncertainty_loss_and_gradient():
     w = s.backward(losses, shared_params=[])
     assert w == pytest.approx({"a": 1.0, "b": 0.5})
     # dL/ds_t = 1 - exp(-s_t) L_t = (1 - 2, 1 - 1.5); dL/dL_t = exp(-s_t)
-    assert s.log_vars.grad.tolist() == pytest.approx([-1.0, -0.5])
+    assert [float(p.grad) for p in s.parameters()] == pytest.approx([-1.0, -0.5])
     assert float(losses["b"].grad) == pytest.approx(0.5)
-    assert s.parameters() == [s.log_vars]
+    assert s.log_vars.tolist() == pytest.approx([0.0, math.log(2.0)])
+    # one scalar parameter per task: a step without b leaves s_b without a gradient
+    for p in s.parameters():
+        p.grad = None
+    s.backward(_losses(a=2.0), shared_params=[])
+    assert [p.grad is None for p in s.parameters()] == [False, True]
 
 
 def test_dwa_weights_after_two_epochs():

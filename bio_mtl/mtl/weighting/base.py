@@ -79,22 +79,27 @@ def check_param(strategy: str, name: str, value: object, *, low: float = 0.0,
 
 
 def adam_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *,
-                lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-                eps: float = 1e-8) -> None:
-    """One in-place Adam step (Kingma & Ba 2015) on a small strategy tensor.
+                index: Sequence[int], lr: float, weight_decay: float = 0.0,
+                betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    """One in-place Adam step (Kingma & Ba 2015) on some entries of a per-task tensor.
 
-    The moments live in ``state`` (``exp_avg``, ``exp_avg_sq``, ``adam_step``), plain tensors
-    that checkpoint through :meth:`WeightingStrategy.state_dict`. ``weight_decay`` is the L2
-    term added to the gradient, as in :class:`torch.optim.Adam`.
+    Every entry is its own Adam parameter, with its own moments and step count: the entries
+    not in ``index`` (tasks absent from the step) keep their value, moments and count, and are
+    not decayed. The moments live in ``state`` (``exp_avg``, ``exp_avg_sq``, ``adam_step``, each
+    of ``param``'s shape), plain tensors that checkpoint through
+    :meth:`WeightingStrategy.state_dict`. ``weight_decay`` is the L2 term added to the
+    gradient, as in :class:`torch.optim.Adam`.
 
     Parameters
     ----------
     param
-        Tensor updated in place.
+        ``(T,)`` tensor updated in place.
     grad
-        Its gradient.
+        Gradient of the entries ``index``, ``(len(index),)``.
     state
         The moment tensors, updated in place.
+    index
+        The entries to step.
     lr
         Step size.
     weight_decay
@@ -103,16 +108,28 @@ def adam_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.
         Moment decay rates.
     eps
         Denominator guard.
+
+    Examples
+    --------
+    >>> w = torch.zeros(3, dtype=torch.float64)
+    >>> moments = {k: torch.zeros(3, dtype=torch.float64)
+    ...            for k in ("exp_avg", "exp_avg_sq", "adam_step")}
+    >>> adam_update(w, torch.tensor([2.0, -1.0], dtype=torch.float64), moments, index=[0, 2],
+    ...             lr=0.1)
+    >>> [round(x, 6) for x in w.tolist()], moments["adam_step"].tolist()
+    ([-0.1, 0.0, 0.1], [1.0, 0.0, 1.0])
     """
     with torch.no_grad():
-        grad = grad + weight_decay * param if weight_decay else grad
-        state["adam_step"] += 1
-        t = float(state["adam_step"])
-        state["exp_avg"].mul_(betas[0]).add_(grad, alpha=1 - betas[0])
-        state["exp_avg_sq"].mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
-        m_hat = state["exp_avg"] / (1 - betas[0] ** t)
-        v_hat = state["exp_avg_sq"] / (1 - betas[1] ** t)
-        param -= lr * m_hat / (v_hat.sqrt() + eps)
+        idx = torch.as_tensor(list(index), dtype=torch.long)
+        p = param[idx]
+        grad = grad + weight_decay * p if weight_decay else grad
+        t = state["adam_step"][idx] + 1
+        m = state["exp_avg"][idx].mul(betas[0]).add(grad, alpha=1 - betas[0])
+        v = state["exp_avg_sq"][idx].mul(betas[1]).addcmul(grad, grad, value=1 - betas[1])
+        state["adam_step"][idx], state["exp_avg"][idx], state["exp_avg_sq"][idx] = t, m, v
+        m_hat = m / (1 - betas[0] ** t)
+        v_hat = v / (1 - betas[1] ** t)
+        param[idx] = p - lr * m_hat / (v_hat.sqrt() + eps)
 
 
 class WeightingStrategy:
@@ -244,6 +261,8 @@ class WeightingStrategy:
                                   f"expected {sorted(self.state_keys)} (another strategy?)")
         for key, value in state.items():
             target = getattr(self, key)
+            if key == "adam_step" and value.dim() == 0 and target.dim() == 1:
+                value = value.expand_as(target)  # saved before adam_update counted per task
             if target.shape != value.shape:
                 raise CheckpointError(f"weighting {name}: state {key!r} has shape "
                                       f"{tuple(value.shape)}, expected {tuple(target.shape)} "

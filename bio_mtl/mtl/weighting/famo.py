@@ -38,6 +38,9 @@ class FAMO(WeightingStrategy):
     The logits are updated at the start of each step from the previous step's losses and
     this step's (on a new batch), avoiding the extra forward pass of the authors' code, which
     re-evaluates the same batch after the model update. The first step only records losses.
+    A task absent from a step (no label in the batch) is left out of the softmax, and its
+    logit, Adam moments and decay hold until it is present again; its loss change is then
+    measured from the last step it was present.
 
     References
     ----------
@@ -58,18 +61,23 @@ class FAMO(WeightingStrategy):
         self.prev_losses = torch.full((n,), math.nan, dtype=torch.float64)
         self.exp_avg = torch.zeros(n, dtype=torch.float64)  # Adam moments (adam_update)
         self.exp_avg_sq = torch.zeros(n, dtype=torch.float64)
-        self.adam_step = torch.zeros((), dtype=torch.float64)
+        self.adam_step = torch.zeros(n, dtype=torch.float64)
 
     def update_logits(self, losses: torch.Tensor, idx: list[int]) -> None:
-        """One Adam step on the logits from the change ``log L(prev) - log L(now)``."""
-        prev = self.prev_losses[idx]
-        if not bool(torch.isfinite(prev).all()):
+        """One Adam step on the logits from the change ``log L(prev) - log L(now)``.
+
+        Only the tasks present now that were seen before take part (their previous loss is
+        from the last step they were present); the others' logits, moments and decay hold.
+        """
+        seen = torch.isfinite(self.prev_losses[idx])
+        sub = [i for i, ok in zip(idx, seen.tolist(), strict=True) if ok]
+        if not sub:
             return
-        delta = prev.log() - losses.log()
-        z = torch.softmax(self.logits[idx], dim=0)
-        grad = torch.zeros_like(self.logits)
-        grad[idx] = z * (delta - (z * delta).sum())  # J_softmax^T delta
-        adam_update(self.logits, grad, self.__dict__, lr=self.lr, weight_decay=self.gamma)
+        delta = self.prev_losses[sub].log() - losses[seen].log()
+        z = torch.softmax(self.logits[sub], dim=0)
+        grad = z * (delta - (z * delta).sum())  # J_softmax^T delta
+        adam_update(self.logits, grad, self.__dict__, index=sub, lr=self.lr,
+                    weight_decay=self.gamma)
 
     def weights(self, losses: torch.Tensor, *, step: int, epoch: int) -> torch.Tensor:
         """Update the logits, then ``T (z_t / L_t) / sum_s (z_s / L_s)`` for this step."""

@@ -38,6 +38,10 @@ class GradNorm(WeightingStrategy):
     none has two. Since ``G_t = w_t |grad_W L_t|``, ``dL_grad/dw_t = sign(G_t - target_t)
     |grad_W L_t|`` exactly, so no second-order graph is built. ``L_t(0)`` is the task's loss
     at the first step it appears. Weights are floored at 1e-3 before renormalising.
+    A task absent from a step (no label in the batch) takes no part in it: the step uses the
+    present tasks' weights scaled to sum to their number, and only those are updated and
+    renormalised (to keep their total), so an absent task's weight, ``L_t(0)`` and Adam
+    moments hold.
 
     References
     ----------
@@ -57,7 +61,7 @@ class GradNorm(WeightingStrategy):
         self.initial_losses = torch.full((n,), math.nan, dtype=torch.float64)
         self.exp_avg = torch.zeros(n, dtype=torch.float64)  # Adam moments (adam_update)
         self.exp_avg_sq = torch.zeros(n, dtype=torch.float64)
-        self.adam_step = torch.zeros((), dtype=torch.float64)
+        self.adam_step = torch.zeros(n, dtype=torch.float64)
 
     def norm_parameter(self, shared_params: Sequence[torch.nn.Parameter]) -> torch.nn.Parameter:
         """The shared tensor ``W`` whose gradient norms are balanced (see Notes)."""
@@ -80,7 +84,8 @@ class GradNorm(WeightingStrategy):
         for loss in stacked:
             (g,) = torch.autograd.grad(loss, w_param, retain_graph=True, allow_unused=True)
             norms.append(0.0 if g is None else float(torch.linalg.vector_norm(g.double())))
-        w = self.task_weights[idx].clone()
+        w = self.task_weights[idx]
+        w = w * (len(idx) / w.sum())  # the present tasks' weights, summing to their number
         (w.to(stacked) * stacked).sum().backward()
         self.last_weights_ = w
         self.update_weights(stacked.detach().double().cpu(),
@@ -88,15 +93,21 @@ class GradNorm(WeightingStrategy):
         return {n: float(w[i]) for i, n in enumerate(self.present_)}
 
     def update_weights(self, losses: torch.Tensor, norms: torch.Tensor, idx: list[int]) -> None:
-        """One GradNorm step on ``w`` from the losses and the norms ``|grad_W L_t|``."""
+        """One GradNorm step on the present tasks' ``w`` from their losses and ``|grad_W L_t|``.
+
+        The absent tasks' weights, initial losses and Adam moments hold; the present weights
+        are renormalised to keep their total, so all weights still sum to ``T``.
+        """
         init = self.initial_losses[idx]
-        self.initial_losses[idx] = torch.where(torch.isnan(init), losses, init)
-        ratio = losses / self.initial_losses[idx].clamp_min(1e-12)
+        init = torch.where(torch.isnan(init) & (losses > 0), losses, init)  # L_t(0): first seen
+        self.initial_losses[idx] = init
+        ratio = torch.where(torch.isnan(init), torch.ones_like(losses), losses / init)
         r = ratio / ratio.mean().clamp_min(1e-12)
-        g_norms = self.task_weights[idx] * norms  # G_t
+        w = self.task_weights[idx]
+        g_norms = w * (len(idx) / w.sum()) * norms  # G_t, with the weights the step used
         target = g_norms.mean() * r ** self.alpha
-        grad = torch.zeros_like(self.task_weights)
-        grad[idx] = torch.sign(g_norms - target) * norms
-        adam_update(self.task_weights, grad, self.__dict__, lr=self.lr)
-        self.task_weights.clamp_(min=1e-3)
-        self.task_weights.mul_(len(self.task_weights) / self.task_weights.sum())
+        total = len(self.task_weights) - float(self.task_weights.sum() - w.sum())
+        adam_update(self.task_weights, torch.sign(g_norms - target) * norms, self.__dict__,
+                    index=idx, lr=self.lr)
+        w = self.task_weights[idx].clamp_min(1e-3)
+        self.task_weights[idx] = w * (total / w.sum())

@@ -35,7 +35,9 @@ class UncertaintyWeighting(WeightingStrategy):
     optimum ``sigma^2 = L``; LibMTL's ``UW`` uses the halved form for all tasks), and for
     classification it puts the optimum at ``sigma^2 = L`` instead of ``2 L``, so all tasks are
     balanced by the same rule ``w_t -> 1/L_t``. The trainer gives ``s`` no weight decay.
-    :meth:`weights` reports ``exp(-s_t)``.
+    :meth:`weights` reports ``exp(-s_t)``. Each ``s_t`` is its own scalar parameter, so a task
+    absent from a step (no label in the batch) gets no gradient and the optimizer leaves its
+    ``s_t`` (and momentum) alone.
 
     References
     ----------
@@ -48,18 +50,33 @@ class UncertaintyWeighting(WeightingStrategy):
     def __init__(self, task_names: Sequence[str], init: float = 0.0) -> None:
         super().__init__(task_names)
         init = check_param("uncertainty", "init", init, low=-20.0, high=20.0)
-        self.log_vars = torch.nn.Parameter(torch.full((len(self.task_names),), init))
+        # one scalar parameter per task: an absent task's s_t gets no gradient, so the
+        # trainer's optimizer skips it (one (T,) tensor would keep moving it by momentum)
+        self.log_var_params = [torch.nn.Parameter(torch.tensor(init)) for _ in self.task_names]
+
+    @property
+    def log_vars(self) -> torch.Tensor:
+        """``(T,)`` the current ``s_t`` (a detached copy)."""
+        return torch.stack([s.detach() for s in self.log_var_params])
 
     def weights(self, losses: torch.Tensor, *, step: int, epoch: int) -> torch.Tensor:
         """``exp(-s_t)`` of the tasks present in this step."""
-        return torch.exp(-self.log_vars.detach()[self._present_index()]).to(losses)
+        return torch.exp(-self.log_vars[self._present_index()]).to(losses)
 
     def weighted_loss(self, losses: torch.Tensor, *, step: int, epoch: int) -> torch.Tensor:
         """``sum_t exp(-s_t) L_t + s_t`` (differentiable in the model and in ``s``)."""
-        s = self.log_vars[self._present_index()].to(losses.device, losses.dtype)
+        s = torch.stack([self.log_var_params[i] for i in self._present_index()])
+        s = s.to(losses.device, losses.dtype)
         self.last_weights_ = torch.exp(-s.detach())
         return (torch.exp(-s) * losses + s).sum()
 
     def parameters(self) -> list[torch.nn.Parameter]:
-        """The log-variances ``s``, to be optimised with the model."""
-        return [self.log_vars]
+        """The log-variances ``s_t``, one scalar per task, to be optimised with the model."""
+        return list(self.log_var_params)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore ``log_vars`` into the per-task parameters (in place)."""
+        super().load_state_dict(state)  # checks the keys and the shape
+        with torch.no_grad():
+            for param, value in zip(self.log_var_params, state["log_vars"], strict=True):
+                param.copy_(value)
