@@ -28,6 +28,7 @@ import dataclasses
 import importlib
 import inspect
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any, ClassVar
@@ -191,45 +192,75 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
+def _to_json(value: Any) -> Any:
     from ._dataclasses import dataclass_to_dict
 
-    return {k: dataclass_to_dict(v) if dataclasses.is_dataclass(v) else v
-            for k, v in params.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclass_to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _params_to_json(params: dict[str, Any]) -> dict[str, Any]:
+    """Hyperparameters as JSON: dataclasses (also inside lists and tuples) become dicts."""
+    return {k: _to_json(v) for k, v in params.items()}
+
+
+def _from_json(hint: Any, value: Any, where: str) -> Any:
+    """A saved value back into its annotated type (dataclasses, tuples of dataclasses)."""
+    from ._dataclasses import dataclass_from_dict
+
+    target = _dataclass_type(hint)
+    if target is not None and isinstance(value, dict):
+        builder = getattr(target, "from_dict", None)
+        return builder(value) if builder is not None else \
+            dataclass_from_dict(target, value, where=where)
+    if isinstance(value, list):
+        element = _element_type(hint)
+        items = [_from_json(element, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if _is_tuple(hint) else items
+    return value
 
 
 def _params_from_json(cls: type, params: dict[str, Any], *, where: str) -> dict[str, Any]:
     """Saved hyperparameters back into ``__init__`` values (dicts into their dataclasses)."""
-    from ._dataclasses import dataclass_from_dict
-
     valid = cls._param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ConfigError(f"{where}: unknown saved parameter(s) {', '.join(unknown)} for "
                           f"{cls.__name__}; valid: {', '.join(valid)}")
     hints = typing.get_type_hints(cls.__init__)
-    out = {}
-    for key, value in params.items():
-        target = _dataclass_type(hints.get(key))
-        if target is not None and isinstance(value, dict):
-            value = dataclass_from_dict(target, value, where=f"{where}: {key}")
-        elif isinstance(value, list) and _is_tuple(hints.get(key)):
-            value = tuple(value)  # JSON has no tuples
-        out[key] = value
-    return out
+    return {k: _from_json(hints.get(k), v, f"{where}: {k}") for k, v in params.items()}
+
+
+def _options(hint: Any) -> tuple:
+    return (hint, *typing.get_args(hint)) if typing.get_origin(hint) in (typing.Union,
+                                                                         types.UnionType) \
+        else (hint,)
+
+
+def _dataclass_type(hint: Any) -> type | None:
+    """The dataclass in ``hint`` (``Config`` or ``Config | None``), if any."""
+    for option in _options(hint):
+        if isinstance(option, type) and dataclasses.is_dataclass(option):
+            return option
+    return None
 
 
 def _is_tuple(hint: Any) -> bool:
     """Whether ``hint`` (``tuple[...]``, ``tuple[...] | None``) admits a tuple."""
     return any(option is tuple or typing.get_origin(option) is tuple
-               for option in (hint, *typing.get_args(hint)))
+               for option in _options(hint))
 
 
-def _dataclass_type(hint: Any) -> type | None:
-    """The dataclass in ``hint`` (``Config`` or ``Config | None``), if any."""
-    for option in (hint, *typing.get_args(hint)):
-        if isinstance(option, type) and dataclasses.is_dataclass(option):
-            return option
+def _element_type(hint: Any) -> Any:
+    """The element type of ``tuple[X, ...]`` / ``list[X]`` (also inside ``| None``)."""
+    for option in _options(hint):
+        if typing.get_origin(option) in (tuple, list):
+            args = [a for a in typing.get_args(option) if a is not Ellipsis]
+            if len(args) == 1:
+                return args[0]
     return None
 
 

@@ -37,7 +37,6 @@ from torch import nn
 from .._progress import ProgressCallback
 from .._random import seed_everything
 from ..errors import CheckpointError, ConfigError, InputError
-from ._dataclasses import dataclass_to_dict
 from .architectures import ModelConfig, build_model
 from .checkpoint import load_weights
 from .config import SECTIONS, DataConfig, ExperimentConfig, config_to_dict, parse_config
@@ -236,13 +235,9 @@ class MultiTaskEstimator(Estimator):
         return est
 
     def _checkpoint(self) -> tuple[nn.Module, dict]:
-        # The resolved sections at the top level (the layout `mtl train` always wrote), and
-        # the hyperparameters under "params". The base turns only top-level dataclasses into
-        # dicts, so the tuple of TaskSpecs is written here (this "params" replaces the base's).
-        params = {"data": dataclass_to_dict(self.data), "model": dataclass_to_dict(self.model),
-                  "tasks": [TaskSpec.to_dict(t) for t in self.tasks],
-                  "training": dataclass_to_dict(self.training)}
-        state = {**config_to_dict(self.config_), "params": jsonable(params)}
+        # the resolved sections at the top level (the layout `mtl train` always wrote); the
+        # base adds the hyperparameters under "params"
+        state = dict(config_to_dict(self.config_))
         if self.feature_mean_ is not None:
             state["feature_mean"] = self.feature_mean_.tolist()
             state["feature_scale"] = self.feature_scale_.tolist()
@@ -255,9 +250,6 @@ class MultiTaskEstimator(Estimator):
             if "params" not in config:  # saved before this class: the (resolved) sections
                 self.set_params(data=resolved.data, model=resolved.model,
                                 tasks=resolved.tasks, training=resolved.training)
-            else:  # the base rebuilt the dataclass sections; the tasks come back as dicts
-                self.tasks = tuple(t if isinstance(t, TaskSpec) else TaskSpec.from_dict(t)
-                                   for t in self.tasks)
         except (ConfigError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{directory}: checkpoint config cannot be rebuilt ({exc})"
                                   ) from None
