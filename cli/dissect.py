@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -22,17 +24,21 @@ import click
 @click.option("--confounder", "confounders", multiple=True,
               help="A covariate that plays the confounder role (e.g. age); repeatable.")
 @click.option("--batch-key", default=None, help="obs column of the technical batch.")
+@click.option("--label-key", default=None,
+              help="obs column of the cell types, for the scIB metrics stratified by them.")
 @click.option("--gene-sets", type=click.Path(dir_okay=False), default=None,
-              help="GMT file [default: the shipped curated collection; none for "
-                   "structure/dosing models].")
+              help="GMT file or shipped collection (hallmark_v7.0, curated_v2) [default: "
+                   "MSigDB Hallmark v7.0; none for structure/dosing models].")
 @click.option("--no-enrichment", is_flag=True,
               help="Skip gene-set enrichment (a latent without genes, e.g. a dose model's).")
 @click.option("--max-dims", type=click.IntRange(min=1), default=None,
               help="Only the first N dimensions.")
 @click.option("--n-components", type=click.IntRange(min=1), default=10, show_default=True,
               help="Structure model: principal components of the pooled latent to dissect.")
-@click.option("--gene-attribution", type=click.Choice(["auto", "correlation"]), default="auto",
-              show_default=True, help="auto: decoder / PCA loadings; correlation: every gene.")
+@click.option("--gene-attribution", type=click.Choice(["auto", "correlation", "loadings"]),
+              default="auto", show_default=True,
+              help="auto: a model's decoder, else correlation; correlation: every gene of "
+                   "raw (else X); loadings: varm['PCs'] of X_pca (the PCA's genes only).")
 @click.option("--min-set-size", type=click.IntRange(min=1), default=5, show_default=True,
               help="Skip gene sets with fewer genes in the data.")
 @click.option("--rotate", type=click.Choice(["none", "varimax"]), default="none",
@@ -40,16 +46,25 @@ import click
 @click.option("--permutations", type=click.IntRange(min=0), default=0, show_default=True,
               help="Permutations for correlation p-values (0 = analytic).")
 @click.option("--gsea-permutations", type=click.IntRange(min=10), default=1000,
-              show_default=True)
+              show_default=True, help="Gene-set permutations drawn first per set size.")
+@click.option("--gsea-max-permutations", type=click.IntRange(min=10), default=100_000,
+              show_default=True,
+              help="Adaptive ceiling: sets with < 10 as-extreme null scores get more.")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=200,
+              show_default=True, help="Resamples of the signed effects' 95% intervals.")
+@click.option("--scib/--no-scib", "scib_metrics", default=None,
+              help="scIB batch metrics via scib-metrics [default: when installed and a "
+                   "--batch-key is given].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Report folder: dimensions.tsv, report.json, report.html, PNGs "
                    "(+ latent.h5ad for structure/dosing models). An existing folder is "
                    "replaced only if it holds nothing but an earlier report.")
 @click.pass_context
-def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key, gene_sets,
-            no_enrichment, max_dims, n_components, gene_attribution, min_set_size, rotate,
-            permutations, gsea_permutations, seed, out_dir) -> None:
+def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key, label_key,
+            gene_sets, no_enrichment, max_dims, n_components, gene_attribution, min_set_size,
+            rotate, permutations, gsea_permutations, gsea_max_permutations, n_bootstrap,
+            scib_metrics, seed, out_dir) -> None:
     """Label each latent dimension: confounder, mechanism, nuisance or unexplained.
 
     \b
@@ -67,7 +82,7 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
     from ..dissect.report import write_report
     from .console import print_table
 
-    _check_options(out_dir, gene_sets, no_enrichment)
+    _check_options(out_dir, gene_sets, no_enrichment, data=data, model_dir=model_dir)
     if model_dir is None:
         _check_latent_options(latent_key, data, covariates)
     target, source = _samples(model_dir, data, latent_key, n_components=n_components,
@@ -78,13 +93,15 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
         if not covariates:
             raise click.UsageError("give at least one --covariate (an obs column)")
     result = run(target, latent_key=latent_key, covariates=list(covariates),
-                 confounders=list(confounders), batch_key=batch_key,
+                 confounders=list(confounders), batch_key=batch_key, label_key=label_key,
                  gene_sets=False if no_enrichment else gene_sets,
                  max_dims=max_dims, gene_attribution=gene_attribution,
                  min_set_size=min_set_size, rotate=rotate, n_permutations=permutations,
-                 n_gsea_permutations=gsea_permutations, seed=seed,
+                 n_gsea_permutations=gsea_permutations,
+                 max_gsea_permutations=gsea_max_permutations, n_bootstrap=n_bootstrap,
+                 scib_metrics=scib_metrics, seed=seed,
                  path=data[0] if source is None or not source.derived else None)
-    _check_out(out_dir)  # again: something may have appeared there while we computed
+    _check_out(out_dir, data)  # again: something may have appeared there while we computed
     write_report(result, out_dir, adata=source.adata if source and source.derived else None)
     if not (ctx.obj and ctx.obj.get("quiet")):
         dims = result.dimensions
@@ -94,11 +111,21 @@ def dissect(ctx, data, model_dir, latent_key, covariates, confounders, batch_key
                      for r in dims.itertuples()])
 
 
-def _check_options(out_dir, gene_sets, no_enrichment) -> None:
-    """Usage errors found before any work: a conflicting pair, an --out that is not ours."""
+def _check_options(out_dir, gene_sets, no_enrichment, *, data, model_dir) -> None:
+    """Usage errors found before any work: a conflicting pair, an --out that is not ours.
+
+    The output layer (:func:`~bio_mtl.cli.outputs.check_outputs`) refuses an --out that is an
+    input, lies in the model folder or cannot be created; an input inside --out is refused
+    too, since the report replaces the whole folder.
+    """
+    from .outputs import check_outputs
+
     if gene_sets is not None and no_enrichment:
         raise click.UsageError("give --gene-sets or --no-enrichment, not both")
-    _check_out(out_dir)
+    inputs = [d for d in data if d != "iwpc"]
+    check_outputs(folders={"--out": out_dir}, inputs=[*inputs, gene_sets],
+                  model_dirs=[model_dir])
+    _check_out(out_dir, inputs)
 
 
 def _check_latent_options(latent_key, data, covariates) -> None:
@@ -112,10 +139,16 @@ def _check_latent_options(latent_key, data, covariates) -> None:
         raise click.UsageError("give at least one --covariate (an obs column)")
 
 
-def _check_out(out_dir) -> None:
-    """Refuse an --out that is a file or a folder with files other than an earlier report's."""
+def _check_out(out_dir, inputs=()) -> None:
+    """Refuse an --out that holds an input, is a file, or has files of its own."""
+    from .._io import is_inside
     from ..dissect.report import out_dir_problem
 
+    for path in inputs:
+        if os.path.exists(path) and is_inside(path, out_dir):
+            raise click.BadParameter(f"{out_dir} holds the input {path}, and the report "
+                                     "replaces the whole folder; give another output folder",
+                                     param_hint="--out")
     problem = out_dir_problem(out_dir)
     if problem is not None:
         raise click.BadParameter(problem, param_hint="--out")

@@ -1,10 +1,13 @@
 """Latent dissection: what does each dimension of a learned latent space track?
 
-For every dimension: associations with covariates (Spearman/Pearson, AUROC, Kruskal-Wallis,
-eta^2, BH q-values), batch eta^2, a conditional likelihood-ratio test that separates confounders
-from mechanisms, gene attribution, signed preranked GSEA against a GMT, variance explained, and a
-label (``confounder:<covariate>``, ``mechanism:<pathway>``, ``nuisance:<batch>``,
-``tracks:<covariate>`` or ``unexplained``) with its evidence.
+For every dimension: associations with covariates (one signed rank statistic each: Spearman's
+rho, Mann-Whitney, Kruskal-Wallis rank eta^2; bootstrap intervals; BH q-values), batch eta^2, a
+conditional likelihood-ratio test that separates confounders from mechanisms, gene attribution
+over every gene of ``raw``, signed preranked GSEA with adaptive permutations against MSigDB
+Hallmark v7.0 (or any GMT), variance explained, and a label (``confounder:<covariate>``,
+``mechanism:<pathway>``, ``nuisance:<batch>``, ``tracks:<covariate>`` or ``unexplained``) with
+its evidence. Batch mixing reports scIB's metrics through scib-metrics (:mod:`.scib`) apart
+from bio_mtl's own (:mod:`.metrics`).
 
 The latent is an ``obsm`` embedding, or comes from a model through the adapter of its
 checkpoint kind (:func:`model_anndata`; expression, structure and dosing models):

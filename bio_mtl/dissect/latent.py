@@ -21,10 +21,10 @@ from ..errors import ConfigError, InputError
 from ..expression.rotation import fit_latent_rotation
 
 __all__ = ["ATTRIBUTIONS", "GeneAttribution", "LatentSource", "attribute_genes", "describe_model",
-           "latent_dims", "rotate_latent"]
+           "gene_universe", "latent_dims", "rotate_latent"]
 
 #: Gene attribution modes of :func:`attribute_genes`.
-ATTRIBUTIONS = ("auto", "correlation")
+ATTRIBUTIONS = ("auto", "correlation", "loadings")
 
 
 @dataclass
@@ -120,23 +120,45 @@ def latent_dims(adata, latent_key: str, *, max_dims: int | None = None,
     return z, names
 
 
+def gene_universe(adata) -> tuple[np.ndarray | None, list[str], str]:
+    """The widest expression the samples carry: ``adata.raw`` when present, else ``X``.
+
+    scanpy workflows keep every gene (log-normalised) in ``raw`` and only the highly
+    variable ones, scaled, in ``X``; ranking genes over ``raw`` lets a gene set be tested
+    whatever the HVG selection kept of it.
+
+    Returns
+    -------
+    tuple
+        ``(expression (n, g) or None, genes, source)`` with ``source`` ``"raw"`` or ``"X"``.
+    """
+    if adata.raw is not None and adata.raw.X is not None and adata.raw.shape[1] > 0:
+        m, genes, source = adata.raw.X, list(map(str, adata.raw.var_names)), "raw"
+    elif adata.X is not None:
+        m, genes, source = adata.X, list(map(str, adata.var_names)), "X"
+    else:
+        return None, [], "X"
+    return np.asarray(m.toarray() if hasattr(m, "toarray") else m, dtype=float), genes, source
+
+
 def attribute_genes(adata, latent_key: str, z: np.ndarray, *, attribution: str = "auto",
                     path: object = None
                     ) -> tuple[np.ndarray, list[str], np.ndarray, str]:
-    """Gene scores of each dimension of ``z`` (``obsm[latent_key]``) from ``adata.X``.
+    """Gene scores of each dimension of ``z`` (``obsm[latent_key]``) from the expression.
 
     Parameters
     ----------
     adata
-        The samples, with expression in ``X``.
+        The samples, with expression in ``raw`` and/or ``X`` (:func:`gene_universe`).
     latent_key
-        Where ``z`` came from (``"X_pca"`` uses ``varm["PCs"]``).
+        Where ``z`` came from (``"X_pca"`` has loadings in ``varm["PCs"]``).
     z
         ``(n, k)`` the latent.
     attribution
-        ``"auto"``: ``varm["PCs"]`` for ``X_pca``, else the correlation of every gene of
-        ``X`` with each dimension; ``"correlation"``: always the correlation (e.g. when the
-        PCA loadings cover only the HVGs).
+        ``"auto"`` or ``"correlation"``: the Pearson correlation of every gene of the
+        universe (``raw`` when present, else ``X``) with each dimension; ``"loadings"``: the
+        PCA loadings ``varm["PCs"]`` of ``X_pca`` (only the genes the PCA used, often the
+        HVGs).
     path
         File name for error messages.
 
@@ -144,37 +166,47 @@ def attribute_genes(adata, latent_key: str, z: np.ndarray, *, attribution: str =
     -------
     tuple
         ``(loadings (g, k), genes, expression (n, g), source)`` where ``source`` is
-        ``"pca_loadings"``, ``"correlation"`` or ``"none"`` (no genes in ``X``).
+        ``"correlation:raw"``, ``"correlation:X"``, ``"pca_loadings"`` or ``"none"`` (no
+        genes).
 
     Raises
     ------
     ConfigError
-        An unknown ``attribution``.
+        An unknown ``attribution``, or ``"loadings"`` for a latent without them.
     InputError
-        Correlation asked of an AnnData without ``X``.
+        Correlation asked of an AnnData without expression.
     """
     if attribution not in ATTRIBUTIONS:
         raise ConfigError(f"unknown gene attribution {attribution!r}; choose "
                           f"{' or '.join(ATTRIBUTIONS)}")
-    if adata.X is None:  # e.g. an obs + obsm only file: no genes to attribute
+    if attribution == "loadings":
+        return _pca_loadings(adata, latent_key, z)
+    x, genes, where = gene_universe(adata)
+    if x is None:  # e.g. an obs + obsm only file: no genes to attribute
         if attribution == "correlation":
-            raise InputError("gene attribution by correlation needs expression in X, but X is "
-                             f"empty; layers available: {sorted(adata.layers.keys()) or 'none'}",
-                             path=path)
+            raise InputError("gene attribution by correlation needs expression in X or raw, "
+                             "but both are empty; layers available: "
+                             f"{sorted(adata.layers.keys()) or 'none'}", path=path)
         return np.zeros((0, z.shape[1])), [], np.zeros((adata.n_obs, 0)), "none"
-    x = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=float)
-    genes = list(map(str, adata.var_names))
-    if attribution == "auto" and latent_key == "X_pca" and "PCs" in adata.varm \
-            and adata.varm["PCs"].shape[1] >= z.shape[1]:
-        pcs = np.asarray(adata.varm["PCs"], dtype=float)[:, : z.shape[1]]
-        used = np.isfinite(pcs).all(axis=1)  # genes left out of the PCA (non-HVG) are NaN
-        return (pcs[used], [g for g, u in zip(genes, used, strict=True) if u], x[:, used],
-                "pca_loadings")
     if x.shape[1] == 0:
         return np.zeros((0, z.shape[1])), genes, x, "none"
     xs = (x - x.mean(0)) / np.where(x.std(0) == 0, 1, x.std(0))
     zs = (z - z.mean(0)) / np.where(z.std(0) == 0, 1, z.std(0))
-    return xs.T @ zs / len(z), genes, x, "correlation"
+    return xs.T @ zs / len(z), genes, x, f"correlation:{where}"
+
+
+def _pca_loadings(adata, latent_key, z):
+    """``varm["PCs"]`` of an ``X_pca`` latent over the genes the PCA used."""
+    if latent_key != "X_pca" or "PCs" not in adata.varm \
+            or adata.varm["PCs"].shape[1] < z.shape[1]:
+        raise ConfigError("gene attribution 'loadings' needs latent_key='X_pca' with "
+                          "varm['PCs'] (scanpy's PCA); use 'correlation'")
+    x = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    genes = list(map(str, adata.var_names))
+    pcs = np.asarray(adata.varm["PCs"], dtype=float)[:, : z.shape[1]]
+    used = np.isfinite(pcs).all(axis=1) & (np.abs(pcs).sum(axis=1) > 0)  # non-HVG: 0 or NaN
+    return (pcs[used], [g for g, u in zip(genes, used, strict=True) if u],
+            np.asarray(x, dtype=float)[:, used], "pca_loadings")
 
 
 def _obsm_latent(adata, latent_key: str, path) -> np.ndarray:

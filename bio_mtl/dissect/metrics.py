@@ -1,12 +1,15 @@
 """Batch-mixing metrics of a whole latent space (pure functions).
 
-- silhouette by batch: the mean silhouette width with batch as the cluster label (near 0 or
-  below = batches mixed, near 1 = batches separated), and the scIB ``batch ASW`` summary
-  ``1 - |s|`` (Luecken et al. 2022; here without the per-cell-type stratification);
-- iLISI: the inverse Simpson index of the batch labels among each cell's nearest neighbours
-  with Gaussian weights calibrated to a fixed perplexity, averaged over cells (Korsunsky et al.
-  2019); 1 = one batch around each cell, ``n_batches`` = perfect mixing. Also reported
-  rescaled to [0, 1] as ``(iLISI - 1) / (B - 1)``;
+These are bio_mtl's own definitions, named so that none passes for an scIB metric (scIB's
+batch ASW, iLISI and graph connectivity come from scib-metrics itself, :mod:`.scib`):
+
+- ``batch_silhouette_mean``: the mean silhouette width with batch as the cluster label (near 0
+  or below = batches mixed, near 1 = batches separated; scIB's batch ASW instead averages
+  ``1 - |s_i|`` per cell within cell types);
+- ``batch_lisi_mean``: the inverse Simpson index of the batch labels among each cell's nearest
+  neighbours with Gaussian weights calibrated to a fixed perplexity, *averaged* over cells
+  (Korsunsky et al. 2019); 1 = one batch around each cell, ``n_batches`` = perfect mixing
+  (scIB's iLISI is the rescaled *median* on a kNN graph);
 - kBET: Pearson's chi-squared test of the batch counts in each tested sample's neighbourhood
   (the sample and its ``k - 1`` nearest neighbours) against the global batch frequencies; the
   result is the rejection rate at level ``alpha`` (0 = well mixed), reported with the rate that
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batch_mixing", "ilisi", "kbet", "silhouette_batch"]
+__all__ = ["batch_lisi", "batch_mixing", "kbet", "silhouette_batch"]
 
 
 def silhouette_batch(latent: np.ndarray, batch: np.ndarray, *, max_cells: int = 3000,
@@ -89,9 +92,9 @@ def _without_self(dist: np.ndarray, idx: np.ndarray, rows: np.ndarray, k: int):
     return dist[keep].reshape(len(idx), k), idx[keep].reshape(len(idx), k)
 
 
-def ilisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0,
+def batch_lisi(latent: np.ndarray, batch: np.ndarray, *, perplexity: float = 30.0,
           seed: int = 0) -> float:
-    """Mean integration LISI (inverse Simpson index of batch labels in the neighbourhood).
+    """Mean LISI of the batch labels (inverse Simpson index in each neighbourhood).
 
     Parameters
     ----------
@@ -190,10 +193,16 @@ def kbet(latent: np.ndarray, batch: np.ndarray, *, k: int | None = None, alpha: 
 
 
 def batch_mixing(latent: np.ndarray, batch: np.ndarray, *, seed: int = 0) -> dict[str, float]:
-    """Silhouette by batch, scIB batch ASW, iLISI (raw and in [0, 1]) and kBET of one latent."""
+    """bio_mtl's batch-mixing summary of one latent (none of these is an scIB number).
+
+    Returns
+    -------
+    dict
+        ``batch_silhouette_mean``, ``batch_lisi_mean``, the kBET rejection rate of Buttner et
+        al. (``kbet_rejection``, ``kbet_expected``, ``kbet_k``, ``kbet_n_tested``) and
+        ``n_batches``.
+    """
     n_batches = len(np.unique(np.asarray(batch).astype(str)))
-    sil = silhouette_batch(latent, batch, seed=seed)
-    lisi = ilisi(latent, batch, seed=seed)
-    return {"silhouette_batch": sil, "batch_asw": 1.0 - abs(sil), "ilisi": lisi,
-            "ilisi_scaled": (lisi - 1) / (n_batches - 1) if n_batches > 1 else float("nan"),
+    return {"batch_silhouette_mean": silhouette_batch(latent, batch, seed=seed),
+            "batch_lisi_mean": batch_lisi(latent, batch, seed=seed),
             **kbet(latent, batch, seed=seed), "n_batches": n_batches}

@@ -21,8 +21,12 @@ class DissectionResult:
     enrichment : one row per (dimension, gene set) GSEA result
     latent : ``(n, k)`` the dissected latent
     loadings : ``(g, k)`` gene scores used for ranking; ``genes`` their names
-    batch_mixing : whole-latent silhouette / iLISI (empty without a batch key)
+    batch_mixing : whole-latent batch metrics, bio_mtl's and scIB's (empty without a batch key)
     params : the call's parameters (also in ``adata.uns[key_added]["params"]``)
+    covariate_values : ``{covariate: (n,) values}`` (batch included)
+    level_tables : ``{dimension: {categorical covariate: [{level, n, mean, auroc}]}}``
+    embedding : ``(n, 2)`` coordinates to draw the samples on; ``embedding_source`` says which
+    gene_sets : the tested sets, members as the data spells them (for running-sum plots)
     """
 
     dimensions: object
@@ -34,6 +38,10 @@ class DissectionResult:
     batch_mixing: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     covariate_values: dict = field(default_factory=dict)
+    level_tables: dict = field(default_factory=dict)
+    embedding: np.ndarray | None = None
+    embedding_source: str = ""
+    gene_sets: dict = field(default_factory=dict)
 
     def to_dict(self, *, n_top_weights: int = 20) -> dict:
         """JSON-ready dict of the tables, batch mixing, parameters and top gene weights.
@@ -51,7 +59,8 @@ class DissectionResult:
         return {"params": self.params, "batch_mixing": self.batch_mixing,
                 "dimensions": records(self.dimensions),
                 "associations": records(self.associations),
-                "enrichment": records(self.enrichment), "top_weights": top}
+                "enrichment": records(self.enrichment), "top_weights": top,
+                "level_tables": self.level_tables}
 
 
 def flat_tables(rows: list[dict], cond: dict, enrich: dict) -> tuple:
@@ -96,6 +105,8 @@ def dimension_table(names, rows, *, cond, enrich, labels, loadings, genes, r2, r
     Assembled from the records of :mod:`bio_mtl.dissect.steps` (``rows``: associations,
     ``cond``: conditional tests, ``enrich``: GSEA, ``labels``: classification), the gene
     ``loadings`` and the variance explained ``r2``; ``rules`` picks the best covariate.
+    ``pathway`` is the top pathway when its q-value passes ``rules.pathway_q``: the pathway
+    beside the label (the program of a confounder, or the mechanism itself).
     """
     table = []
     for k, dim in enumerate(names):
@@ -112,9 +123,12 @@ def dimension_table(names, rows, *, cond, enrich, labels, loadings, genes, r2, r
             "dimension": dim, "label": labels[dim][0],
             "best_covariate": best["covariate"] if best else None,
             "best_statistic": best["summary"] if best else None,
+            "best_signed_effect": best["signed_effect"] if best else np.nan,
+            "best_ci_low": best["ci_low"] if best else np.nan,
+            "best_ci_high": best["ci_high"] if best else np.nan,
             "best_effect": best["effect"] if best else np.nan,
             "best_q": best["q"] if best else np.nan,
-            "batch_eta2": batch[0]["effect"] if batch else np.nan,
+            "batch_eta2": batch[0]["eta2"] if batch else np.nan,
             "batch_q": batch[0]["q"] if batch else np.nan,
             "conditional_outcome": best_cond,
             "conditional_p": cps.get(best_cond, np.nan) if best_cond else np.nan,
@@ -122,6 +136,7 @@ def dimension_table(names, rows, *, cond, enrich, labels, loadings, genes, r2, r
             "top_pathway": top["name"] if top else None,
             "top_pathway_nes": top["nes"] if top else np.nan,
             "top_pathway_q": top["q"] if top else np.nan,
+            "pathway": top["name"] if top and top["q"] < rules.pathway_q else None,
             "variance_explained": float(r2[k]),
             "top_genes_up": ",".join(genes[i] for i in order[:10]),
             "top_genes_down": ",".join(genes[i] for i in order[::-1][:10]),

@@ -18,16 +18,19 @@ import pandas as pd
 from ..errors import InputError
 from .associations import (
     benjamini_hochberg,
+    bootstrap_signed_effect,
     categorical_association,
     conditional_lrt,
     continuous_association,
     eta_squared,
+    level_table,
 )
 from .classify import classify_dimension
-from .enrichment import default_gene_sets, gsea_preranked, read_gmt
+from .enrichment import COLLECTIONS, default_gene_sets, gsea_preranked, match_gene_sets, read_gmt
 
 __all__ = ["associate_all", "batch_eta2_max", "classify_all", "conditional_tests",
-           "enrich_all", "is_categorical", "load_gene_sets", "variance_explained"]
+           "enrich_all", "is_categorical", "level_tables", "load_gene_sets",
+           "variance_explained"]
 
 
 def is_categorical(series) -> bool:
@@ -45,13 +48,14 @@ def is_categorical(series) -> bool:
 
 
 def load_gene_sets(gene_sets, genes: list[str], path, *, min_size: int = 1
-                   ) -> dict[str, list[str]]:
-    """The gene sets (``None`` = shipped, a GMT path or a mapping), checked against ``genes``.
+                   ) -> tuple[dict[str, list[str]], int]:
+    """The gene sets, their members matched to ``genes`` through the shipped alias table.
 
     Parameters
     ----------
     gene_sets
-        ``None`` (the shipped collection), a GMT path or ``{name: genes}``.
+        ``None`` (the default shipped collection), a shipped collection's name (a key of
+        :data:`~bio_mtl.dissect.enrichment.COLLECTIONS`), a GMT path or ``{name: genes}``.
     genes
         The ranked genes of the data.
     path
@@ -61,8 +65,9 @@ def load_gene_sets(gene_sets, genes: list[str], path, *, min_size: int = 1
 
     Returns
     -------
-    dict
-        ``{name: genes}`` (all sets; :func:`gsea_preranked` skips the small ones).
+    tuple
+        ``({name: genes}, members matched through an alias)`` (all sets;
+        :func:`gsea_preranked` skips the small ones).
 
     Raises
     ------
@@ -72,11 +77,15 @@ def load_gene_sets(gene_sets, genes: list[str], path, *, min_size: int = 1
     """
     if gene_sets is None:
         sets = default_gene_sets()
+    elif isinstance(gene_sets, str) and gene_sets in COLLECTIONS:
+        sets = default_gene_sets(gene_sets)
     elif isinstance(gene_sets, (str, os.PathLike)):
         sets = read_gmt(gene_sets)
     else:
         sets = {k: list(v) for k, v in dict(gene_sets).items()}
-    where = Path(str(gene_sets)) if isinstance(gene_sets, (str, os.PathLike)) else path
+    sets, renamed = match_gene_sets(sets, genes)
+    where = Path(str(gene_sets)) if isinstance(gene_sets, (str, os.PathLike)) \
+        and gene_sets not in COLLECTIONS else path
     universe = set(genes)
     overlap = {name: len(universe.intersection(members)) for name, members in sets.items()}
     if not any(overlap.values()):
@@ -91,7 +100,7 @@ def load_gene_sets(gene_sets, genes: list[str], path, *, min_size: int = 1
                          f"{len(genes)} ranked genes (largest overlap: {best}, "
                          f"{overlap[best]} genes); lower --min-set-size or skip enrichment "
                          "(--no-enrichment)", path=where)
-    return sets
+    return sets, renamed
 
 
 def variance_explained(x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -120,13 +129,15 @@ def _summary(res: dict, categorical: bool) -> str:
     if not categorical:
         return f"Spearman {res['spearman']:.3g}"
     if res.get("test") == "mann-whitney":
-        return f"AUROC {res['auroc']:.3g} ({res['positive_level']})"
+        return (f"rho {res['signed_effect']:.3g}, AUROC {res['auroc']:.3g} "
+                f"({res['positive_level']})")
     lev = res.get("best_level")
     auc = res.get("level_auroc", {}).get(lev, math.nan)
-    return f"eta2 {res['effect']:.3g}, best level {lev} (AUROC {auc:.3g})"
+    return f"rank eta2 {res['effect']:.3g}, best level {lev} (AUROC {auc:.3g})"
 
 
-def associate_all(z, names, obs, *, covariates, batch_key, n_permutations, seed) -> list[dict]:
+def associate_all(z, names, obs, *, covariates, batch_key, n_permutations, seed,
+                  n_bootstrap: int = 0) -> list[dict]:
     """One record per (dimension, covariate) test, batch included; q-values added.
 
     Parameters
@@ -139,16 +150,20 @@ def associate_all(z, names, obs, *, covariates, batch_key, n_permutations, seed)
         Columns tested (the batch, if any, is tested too and flagged ``is_batch``).
     n_permutations, seed
         Permutation p-values of the continuous tests (0 = analytic) and their seed.
+    n_bootstrap
+        Resamples of the 95 % bootstrap interval of each ``signed_effect`` (0 = none; NaN
+        bounds), seeded ``seed``.
 
     Returns
     -------
     list of dict
         :func:`~bio_mtl.dissect.associations.continuous_association` or
         :func:`~bio_mtl.dissect.associations.categorical_association` results plus
-        ``dimension``, ``covariate``, ``is_batch``, ``kind``, ``summary`` and ``q`` (BH over
-        all tests).
+        ``dimension``, ``covariate``, ``is_batch``, ``kind``, ``summary``, ``ci_low``,
+        ``ci_high`` and ``q`` (BH over all tests).
     """
     rng = np.random.default_rng(seed)
+    boot_rng = np.random.default_rng([seed, 1])
     rows = []
     tested = [*covariates, *([batch_key] if batch_key else [])]
     for k, dim in enumerate(names):
@@ -156,21 +171,36 @@ def associate_all(z, names, obs, *, covariates, batch_key, n_permutations, seed)
             series = obs[cov]
             categorical = is_categorical(series)
             if categorical:
-                labels = np.asarray(series.astype(object).where(series.notna(), None))
-                res = categorical_association(z[:, k], labels)
+                values = np.asarray(series.astype(object).where(series.notna(), None))
+                res = categorical_association(z[:, k], values)
             else:
                 values = _encode(series)[0]
                 res = continuous_association(z[:, k], values, n_permutations=n_permutations,
                                              rng=rng)
+            low, high = bootstrap_signed_effect(z[:, k], values, categorical=categorical,
+                                                n_boot=n_bootstrap, rng=boot_rng) \
+                if n_bootstrap > 0 else (math.nan, math.nan)
             rows.append({"dimension": dim, "covariate": cov, "is_batch": cov == batch_key,
                          "kind": "categorical" if categorical else "continuous",
                          "summary": _summary(res, categorical) if res["p"] == res["p"] else "",
                          **{k2: v for k2, v in res.items() if k2 != "level_auroc"},
+                         "ci_low": low, "ci_high": high,
                          "level_auroc": res.get("level_auroc")})
     q = benjamini_hochberg(np.array([r["p"] for r in rows], dtype=float))
     for r, qv in zip(rows, q, strict=True):
         r["q"] = float(qv)
     return rows
+
+
+def level_tables(z, names, obs, *, covariates) -> dict[str, dict[str, list[dict]]]:
+    """``{dimension: {covariate: rows}}`` of :func:`~bio_mtl.dissect.associations.level_table`
+    for every categorical covariate (``n``, mean and one-vs-rest AUROC per level)."""
+    cats = [c for c in covariates if is_categorical(obs[c])]
+    out: dict[str, dict[str, list[dict]]] = {}
+    for k, dim in enumerate(names):
+        out[dim] = {c: level_table(z[:, k], np.asarray(obs[c].astype(object).where(
+            obs[c].notna(), None))) for c in cats}
+    return out
 
 
 def conditional_tests(z, names, obs, *, outcomes, confounders) -> dict[str, dict[str, dict]]:
@@ -221,7 +251,7 @@ def classify_all(names, rows, cond, *, enrich, batch_key, confounders, rules):
         mine = [r for r in rows if r["dimension"] == dim]
         assoc = {r["covariate"]: r for r in mine if not r["is_batch"]
                  and r["effect"] == r["effect"] and r["q"] == r["q"]}
-        batch = [r["effect"] for r in mine if r["is_batch"]]
+        batch = [r["eta2"] for r in mine if r["is_batch"]]  # variance share of raw values
         top = enrich.get(dim, [])
         labels[dim] = classify_dimension(
             assoc, batch_key=batch_key, batch_eta2=batch[0] if batch else math.nan,
@@ -230,8 +260,8 @@ def classify_all(names, rows, cond, *, enrich, batch_key, confounders, rules):
     return labels
 
 
-def enrich_all(loadings, genes, names, *, sets, n_permutations, seed,
-               min_size: int = 5) -> dict[str, list[dict]]:
+def enrich_all(loadings, genes, names, *, sets, n_permutations, seed, min_size: int = 5,
+               max_permutations: int = 100_000) -> dict[str, list[dict]]:
     """GSEA records per dimension (best first), seeded ``seed + k`` for dimension ``k``.
 
     Parameters
@@ -240,11 +270,12 @@ def enrich_all(loadings, genes, names, *, sets, n_permutations, seed,
         ``(g, k)`` gene scores and the gene names.
     names
         Dimension names.
-    sets, n_permutations, seed, min_size
+    sets, n_permutations, seed, min_size, max_permutations
         As in :func:`~bio_mtl.dissect.enrichment.gsea_preranked`.
     """
     return {dim: gsea_preranked(loadings[:, k], genes, sets, n_permutations=n_permutations,
-                                min_size=min_size, seed=seed + k)
+                                max_permutations=max_permutations, min_size=min_size,
+                                seed=seed + k)
             for k, dim in enumerate(names)}
 
 

@@ -47,7 +47,8 @@ def test_continuous_association_against_scipy_and_permutation():
     res = continuous_association(z, x, n_permutations=200, rng=np.random.default_rng(1))
     assert res["spearman"] == pytest.approx(stats.spearmanr(z, x)[0])
     assert res["pearson"] == pytest.approx(np.corrcoef(z, x)[0, 1])
-    assert res["effect"] == pytest.approx(res["pearson"] ** 2)
+    assert res["effect"] == pytest.approx(res["spearman"] ** 2)  # the statistic of the p
+    assert res["signed_effect"] == res["spearman"]
     assert res["permutation_p"] == pytest.approx(1 / 201)  # none of 200 shuffles beats it
 
 
@@ -61,6 +62,11 @@ def test_categorical_binary_and_multiclass():
     assert multi["test"] == "kruskal-wallis"
     assert multi["level_auroc"]["c"] == 1.0
     assert multi["best_level"] in ("a", "c")
+    # rank eta^2 = H / (n - 1) of the Kruskal-Wallis test (ranks 1..6, groups of 2: H = 4.571)
+    assert multi["effect"] == pytest.approx(stats.kruskal([1, 2], [3, 4], [5, 6])[0] / 5)
+    assert multi["effect"] == pytest.approx(32 / 35)
+    # binary: rho with the second level ("h", the low group): -sqrt(rank eta^2)
+    assert binary["signed_effect"] == pytest.approx(stats.spearmanr(z, [1, 1, 1, 0, 0, 0])[0])
 
 
 def test_conditional_lrt_ols_equals_closed_form():

@@ -31,7 +31,7 @@ def test_obs_and_obsm_only_file_is_dissected_without_genes():
     assert res.dimensions["variance_explained"].isna().all()
     with pytest.raises(InputError, match="no genes to rank"):
         dissect(adata, latent_key="X_lat", covariates=["age"], gene_sets={"S": ["G1"]})
-    with pytest.raises(InputError, match="X is empty"):
+    with pytest.raises(InputError, match="both are empty"):
         dissect(adata, latent_key="X_lat", covariates=["age"], gene_attribution="correlation")
 
 

@@ -57,10 +57,10 @@ def test_earlier_report_and_empty_folder_are_replaced(small, runner, tmp_path):
     out.mkdir()  # empty: fine
     res, text = _cli(runner, _args(path, out))
     assert res.exit_code == 0, text
-    first = sorted(p.name for p in out.iterdir())
+    first = sorted(p.name for p in out.iterdir() if not p.name.startswith("gsea_"))
     assert first == ["dimension_01.png", "dimension_02.png", "dimension_03.png",
-                     "dimensions.tsv", "heatmap.png", "report.html", "report.json",
-                     "variance_explained.png"]
+                     "dimensions.tsv", "embedding.png", "heatmap.png", "report.html",
+                     "report.json", "variance_explained.png"]
     res, text = _cli(runner, _args(path, out, "--max-dims", "1"))  # rerun over it
     assert res.exit_code == 0, text
     assert not (out / "dimension_02.png").exists()  # replaced, not merged
@@ -122,7 +122,60 @@ def test_nuisance_panel_is_drawn_against_the_batch(small):
     dims = res.dimensions
     assert list(dims["label"][:2]) == ["nuisance:batch", "tracks:age"]
     assert dims.loc[0, "best_covariate"] == "age"  # the best *covariate* is still reported
-    panel = dimension_panel(res, 0).axes[1]
-    assert panel.get_xlabel() == "batch"
-    assert sorted(t.get_text() for t in panel.get_xticklabels()) == ["b0", "b1"]
+    panel = dimension_panel(res, 0).axes[1]  # horizontal box plots: levels on the y axis
+    assert panel.get_ylabel() == "batch"
+    n = res.latent.shape[0]
+    assert sorted(t.get_text().split(" ")[0] for t in panel.get_yticklabels()) == ["b0", "b1"]
+    assert sum(int(t.get_text().split("n=")[1][:-1]) for t in panel.get_yticklabels()) == n
     assert dimension_panel(res, 1).axes[1].get_xlabel() == "age"
+    assert panel.get_title() == "lat1 vs batch"  # the title names what is drawn
+
+
+def test_box_plot_levels_are_ordered_and_counted(small):
+    from bio_mtl.dissect import dissect
+    from bio_mtl.dissect.plots import dimension_panel
+
+    adata = small[1].copy()
+    adata.obs["group"] = np.where(adata.obs["age"] > 60, "old", np.where(
+        adata.obs["age"] > 40, "middle", "young"))
+    res = dissect(adata, latent_key="X_lat", covariates=["group"], gene_sets=False,
+                  n_bootstrap=0)
+    ax = dimension_panel(res, 1).axes[1]  # lat2 = age / 10
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    counts = adata.obs["group"].value_counts()
+    assert ticks == [f"{g} (n={counts[g]})" for g in ("young", "middle", "old")]
+    levels = res.level_tables["lat2"]["group"]
+    assert [r["level"] for r in levels] == ["old", "middle", "young"]  # by mean, highest first
+    assert levels[0]["auroc"] > 0.9
+
+
+def test_out_folder_holding_the_input_is_refused(small, runner, tmp_path):
+    out = tmp_path / "rep"
+    out.mkdir()
+    data = out / "latent.h5ad"  # named like a report file: the old guard let it through
+    small[1].write_h5ad(data)
+    res, text = _cli(runner, _args(data, out))
+    assert res.exit_code == 2, text
+    assert "holds the input" in text
+    assert data.exists()
+
+
+def test_page_shows_only_meaningful_columns(small, tmp_path):
+    from bio_mtl.dissect import dissect, write_report
+
+    res = dissect(small[1], latent_key="X_lat", covariates=["age"], gene_sets=False,
+                  n_bootstrap=50)
+    page = (write_report(res, tmp_path / "r") / "report.html").read_text()
+    assert "batch (" not in page  # no batch key: no batch column, no "nan"
+    assert "conditional on" not in page  # no confounders: no conditional column
+    assert ">nan<" not in page
+    assert "<pre>" not in page  # parameters as a table, not a JSON dump
+    assert "href='dimensions.tsv'" in page
+    assert "href='report.json'" in page
+    assert "correlation:X" in page  # the attribution source
+    with_all = dissect(small[1], latent_key="X_lat", covariates=["age", "disease"],
+                       confounders=["age"], batch_key="batch", gene_sets=False,
+                       n_bootstrap=0, scib_metrics=False)
+    page = (write_report(with_all, tmp_path / "r2") / "report.html").read_text()
+    assert "batch (batch) eta2" in page
+    assert "conditional on age: LRT q" in page
