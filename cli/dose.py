@@ -35,13 +35,14 @@ def _print_single(result, geno, extra_warnings):
             (f"{level} interval (mg/week)", f"{result.lower:.1f} - {result.upper:.1f}"),
             (f"{level} interval (mg/day)", f"{result.lower / 7:.2f} - {result.upper / 7:.2f}")]
     if result.drug == "warfarin":
-        rows.append(("IWPC pharmacogenetic algorithm (mg/week)",
-                     "n/a (height/weight needed)" if result.iwpc is None
-                     else f"{result.iwpc:.1f}"))
+        iwpc = "n/a (height/weight needed)" if result.iwpc is None else f"{result.iwpc:.1f}"
+        if result.iwpc_note:
+            iwpc += f" (warning: {result.iwpc_note})"
+        rows.append(("IWPC pharmacogenetic algorithm (mg/week)", iwpc))
     print_table(f"{result.drug} dose (research use only, not a clinical device)",
                 ["", "value"], rows)
     print_table(f"genotypes and CPIC phenotypes ({geno.source})",
-                ["gene", "genotype", "activity score", "phenotype"], result.genotypes)
+                ["gene", "genotype", "CPIC activity score", "phenotype"], result.genotypes)
     if geno.variants:
         print_table("variant genotypes (plus strand)", ["rsID", "genotype"],
                     sorted(geno.variants.items()))
@@ -119,6 +120,9 @@ def dose(ctx, genotype, vcf, sample, build, vcf_assume_ref, age, weight, height,
       biomtl dose --input data/examples/patients.csv -o predictions.csv
     """
     _check_mode(ctx, input_path, output)
+    from .outputs import check_outputs
+
+    check_outputs({"-o/--output": output}, inputs=[input_path, vcf], model_dirs=[model_dir])
     if input_path is not None:
         _batch(_load_model(model_dir), input_path, output)
         return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .dose_federated import check_federated, federated_options, train_federated_command
+
 
 def _read_config(path) -> dict:
     if path is None:
@@ -41,8 +43,9 @@ def _add_drugs(base, rows, *, finetune, seed, data, main):
 @click.option("--finetune-pathways", is_flag=True,
               help="With --add-to: also fine-tune the pathway layer, rehearsing the rows of "
                    "--data whose drugs the model already has.")
+@federated_options
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_dose(data, out_dir, config_path, base, finetune_pathways, seed):
+def train_dose(data, out_dir, config_path, base, finetune_pathways, seed, **federated):
     """Train the multi-drug dosing model (pathway layer + one head per drug).
 
     Under torchrun (several processes) training runs with DistributedDataParallel and only
@@ -54,18 +57,26 @@ def train_dose(data, out_dir, config_path, base, finetune_pathways, seed):
       biomtl train-dose --data patients_long.csv --out runs/multi --config dose.yaml
       biomtl train-dose --data phenytoin.csv --add-to warfarin_iwpc_v1 --out runs/plus
       torchrun --nproc_per_node=2 -m bio_mtl.cli train-dose --data long.csv --out runs/ddp
+      biomtl train-dose --data iwpc --federated --site-column "Project Site" --rounds 20 \\
+          --out runs/fed
     """
     from ..dosing.features import read_training_table
     from ..dosing.metrics import grouped_metrics
     from ..dosing.model import DosingModel
     from ..mtl.distributed import cleanup, init_from_env, is_main_process
+    from .outputs import check_outputs
 
+    check_outputs(folders={"--out": out_dir}, inputs=[data, config_path], model_dirs=[base])
     if base is None and finetune_pathways:
         raise click.UsageError("--finetune-pathways needs --add-to")
     if base is not None and config_path is not None:
         raise click.UsageError("--config cannot be combined with --add-to (the new heads use "
                                "the base model's settings)")
     params = {**_read_config(config_path), "seed": seed}
+    check_federated(federated, base=base, finetune=finetune_pathways)
+    if federated["federated"]:
+        train_federated_command(data, out_dir, params, federated)
+        return
     rows, info = read_training_table(data)
     init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
     try:
@@ -94,7 +105,8 @@ def train_dose(data, out_dir, config_path, base, finetune_pathways, seed):
 @click.option("--model", "model_dir",
               help="Take the DosingModel hyperparameters from this saved model folder or "
                    "shipped model name (default: warfarin_iwpc_v1, as in docs/dose.md).")
-@click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Folds per scheme (at least 2, at most the number of patients).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Report JSON.")
 def evaluate_dose(data, model_dir, folds, seed, output):
@@ -113,15 +125,19 @@ def evaluate_dose(data, model_dir, folds, seed, output):
     from .._versions import versions
     from ..dosing.evaluate import evaluate_cohort
     from ..dosing.features import read_training_table
-    from .console import print_table
-
     from ..dosing.params import saved_params
+    from .console import print_table
+    from .outputs import check_outputs
 
+    check_outputs({"-o/--output": output}, inputs=[data], model_dirs=[model_dir])
     params = saved_params(model_dir or "warfarin_iwpc_v1")
     params.pop("seed", None)
     rows, info = read_training_table(data)
     report = evaluate_cohort(rows, seed=seed, n_splits=folds, dosing_params=params)
     for scheme, rep in report.items():
+        if "skipped" in rep:
+            click.echo(f"{scheme}: skipped ({rep['skipped']})", err=True)
+            continue
         print_table(f"{scheme}: {rep['n_splits']} folds, {rep['n_patients']} patients",
                     ["model", "MAE (mg/wk)", "PW20", "R2"],
                     [(n, m["overall"]["mae"], m["overall"]["pw20"], m["overall"]["r2"])

@@ -15,7 +15,8 @@ import importlib
 _EXPORTS = {
     # genotype layer
     "parse_genotype_string": "genotypes", "activity_score": "genotypes",
-    "phenotype": "genotypes", "PatientGenotype": "genotypes", "genotype_from_vcf": "vcf",
+    "phenotype": "genotypes", "diplotype_phenotype": "genotypes",
+    "PatientGenotype": "genotypes", "genotype_from_vcf": "vcf",
     "allele_table": "alleles",
     # cohort, features and published algorithms
     "read_iwpc": "iwpc", "IWPCCohort": "iwpc", "iwpc_pharmacogenetic_dose": "iwpc",
@@ -28,6 +29,7 @@ _EXPORTS = {
     "evaluate_cohort": "evaluate", "simulate_cohort": "simulate", "SIM_DRUGS": "simulate",
     "load_pretrained": "pretrained", "warfarin_iwpc_v1": "pretrained",
     "add_drugs": "continual", "predict_patient": "predict", "predict_table": "predict",
+    "warfarin_warnings": "advice",
     "read_params": "params",
     # metrics
     "mae": "metrics", "pw20": "metrics", "r2": "metrics", "dose_metrics": "metrics",

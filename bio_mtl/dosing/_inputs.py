@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import inspect
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..mtl.encoders import get_encoder
 from ..mtl.heads import get_head
 from ..mtl.transfer import distillation_targets
 from .conformal import TRANSFORMS
-from .features import CLINICAL_FEATURES, COMED_FEATURES, GENE_FEATURES, GENETIC_FEATURES
+from .features import CLINICAL_FEATURES, COMED_FEATURES, GENE_FEATURES
 
 __all__: list[str] = []
 
@@ -40,9 +40,11 @@ CHOICES = {"target": tuple(TRANSFORMS), "loss": ("mse", "huber", "l1")}
 
 
 def build_module(drugs: list[str], intercepts: Mapping[str, float], *, hidden: int,
-                 vkorc1_by_ancestry: bool) -> MultiTaskModel:
+                 vkorc1_by_ancestry: bool, cyp2c9_poor_metabolizer: bool = False
+                 ) -> MultiTaskModel:
     """The pathway encoder and one drug head per drug (initial bias from ``intercepts``)."""
-    encoder = get_encoder("pathway", vkorc1_by_ancestry=vkorc1_by_ancestry)
+    encoder = get_encoder("pathway", vkorc1_by_ancestry=vkorc1_by_ancestry,
+                          cyp2c9_poor_metabolizer=cyp2c9_poor_metabolizer)
     return MultiTaskModel(encoder, {d: drug_head(encoder, intercepts.get(d, 0.0), hidden=hidden)
                                     for d in drugs})
 
@@ -98,8 +100,12 @@ def fit_standardisation(feats: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 def model_tensors(feats: pd.DataFrame, standardisation: Mapping[str, Mapping[str, float]],
-                  untrained_genes: list[str]) -> dict[str, torch.Tensor]:
+                  untrained_genes: list[str], genetic: Sequence[str]
+                  ) -> dict[str, torch.Tensor]:
     """``{"genetic", "comed", "clinical"}`` float32 tensors, the pathway encoder's inputs.
+
+    ``genetic`` names the genetic columns, in the encoder's order
+    (:attr:`~bio_mtl.dosing.pathway.PathwayEncoder.genetic_inputs`).
 
     Genes in ``untrained_genes`` are zeroed (their weights never received a gradient, so they
     stay at 0: the gene is treated as not genotyped).
@@ -115,7 +121,7 @@ def model_tensors(feats: pd.DataFrame, standardisation: Mapping[str, Mapping[str
     def tensor(frame: pd.DataFrame) -> torch.Tensor:
         return torch.tensor(frame.to_numpy(), dtype=torch.float32)
 
-    return {"genetic": tensor(feats[list(GENETIC_FEATURES)]),
+    return {"genetic": tensor(feats[list(genetic)]),
             "comed": tensor(feats[list(COMED_FEATURES)]), "clinical": tensor(clin)}
 
 

@@ -116,8 +116,10 @@ def read_table(path: Path) -> pd.DataFrame:
 
 # -- IWPC spreadsheet columns ---------------------------------------------------------------
 
-_REQUIRED = ("Age", "Height (cm)", "Weight (kg)", "Race (OMB)", "Therapeutic Dose of Warfarin",
-             "CYP2C9 consensus", "VKORC1 -1639 consensus")
+# The outcome "Therapeutic Dose of Warfarin" is not required: it is needed to train and to
+# evaluate (read_training_table checks it), never to predict.
+_REQUIRED = ("Age", "Height (cm)", "Weight (kg)", "Race (OMB)", "CYP2C9 consensus",
+             "VKORC1 -1639 consensus")
 _LINKED = {"1173": "rs9934438", "1542": "rs8050894", "2255": "rs2359612",
            "-1639": "rs9923231"}
 

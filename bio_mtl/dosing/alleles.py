@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
 
-from ..errors import UnknownAlleleError
+from ..errors import InputError, UnknownAlleleError
 
 __all__ = ["BUILDS", "Allele", "VariantCall", "allele_table", "find_gene", "find_variant",
-           "genes", "is_star_gene", "variants"]
+           "genes", "is_star_gene", "parse_variant_call", "split_genotype", "variants"]
 
 #: Genome builds with positions in the table.
 BUILDS = ("GRCh38", "GRCh37")
@@ -65,6 +66,97 @@ class VariantCall:
 
     alleles: tuple
     phased: bool = False
+
+
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def _revcomp(seq: str) -> str:
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def split_genotype(text: str) -> tuple[list[str], bool]:
+    """The alleles of a written genotype and whether it is phased (upper case, no spaces).
+
+    ``"C/T"``, ``"c / t"`` and ``"CT"`` (two single bases) are unphased; ``"C|T"`` is phased.
+    This is the one tokenizer of genotype cells, for ``--genotype`` and table columns alike.
+
+    Parameters
+    ----------
+    text
+        A genotype as written.
+
+    Returns
+    -------
+    tuple
+        ``(alleles, phased)``; a cell that is not two alleles gives one or three items.
+
+    Examples
+    --------
+    >>> split_genotype("a/g"), split_genotype("TT"), split_genotype("GA|G")
+    ((['A', 'G'], False), (['T', 'T'], False), (['GA', 'G'], True))
+    """
+    value = str(text).strip().upper().replace(" ", "")
+    if re.search(r"[/|]", value):
+        return re.split(r"[/|]", value), "|" in value
+    if len(value) == 2 and value.isalpha():
+        return list(value), False
+    return [value], False
+
+
+def parse_variant_call(allele: Allele, text: str) -> VariantCall:
+    """A written genotype of one variant -> its plus-strand :class:`VariantCall`.
+
+    Bases are read on the plus strand; for a gene on the minus strand (VKORC1, CYP4F2) the
+    gene-strand bases are accepted too when the two strands cannot be confused. A genotype
+    whose two bases come from different strands (``A/C`` for VKORC1 -1639, plus strand C/T,
+    gene strand G/A) is refused: it cannot be read either way.
+
+    Parameters
+    ----------
+    allele
+        The variant (a row of the allele table with an rsID).
+    text
+        ``"C/T"``, ``"C|T"``, ``"CT"``, any case.
+
+    Returns
+    -------
+    VariantCall
+
+    Raises
+    ------
+    InputError
+        Not exactly two alleles.
+    UnknownAlleleError
+        A base that is neither ref nor alt, or bases of both strands mixed (the message shows
+        both spellings).
+
+    Examples
+    --------
+    >>> vk = variants()["rs9923231"]
+    >>> parse_variant_call(vk, "a/g"), parse_variant_call(vk, "TT").alleles
+    (VariantCall(alleles=('T', 'C'), phased=False), ('T', 'T'))
+    """
+    parts, phased = split_genotype(text)
+    label = f"{allele.rsid} ({allele.gene} {allele.hgvs})"
+    if len(parts) != 2 or not all(parts):
+        raise InputError(f"{label} genotype {str(text).strip()!r} must have exactly two "
+                         f"alleles, e.g. {allele.ref}/{allele.alt}")
+    plus = {allele.ref, allele.alt}
+    minus = {_revcomp(s) for s in plus} if allele.gene_strand == "-" else set()
+    if set(parts) <= plus:
+        return VariantCall(tuple(parts), phased)
+    if minus and plus.isdisjoint(minus) and set(parts) <= minus:
+        return VariantCall(tuple(_revcomp(p) for p in parts), phased)
+    also = f" (gene strand {_revcomp(allele.ref)}/{_revcomp(allele.alt)})" if minus else ""
+    bad = [p for p in parts if p not in plus | minus]
+    if not bad:  # each base is valid on one strand, but not on the same one
+        raise UnknownAlleleError(
+            f"{label} genotype {str(text).strip()!r} mixes bases of the plus strand "
+            f"({allele.ref}/{allele.alt}) and the gene strand ({_revcomp(allele.ref)}/"
+            f"{_revcomp(allele.alt)}); write both alleles on one strand")
+    raise UnknownAlleleError(f"{label} allele {bad[0]!r} is neither ref {allele.ref} nor alt "
+                             f"{allele.alt} on the plus strand{also}")
 
 
 def _none(text: str) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError, InputError
 from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES, feature_table
 from .iwpc import (
     CLINICAL_COEFFICIENTS,
@@ -21,13 +22,16 @@ from .iwpc import (
     iwpc_pharmacogenetic_dose,
 )
 from .metrics import coverage, dose_metrics, grouped_metrics, range_metrics
+from .table_genotypes import iwpc_genotype_columns
 
 __all__ = ["MODELS", "IWPCPublished", "IWPCRefit", "SklearnDoseModel", "cross_validate",
-           "cv_folds", "evaluate_cohort", "make_model"]
+           "cv_folds", "evaluate_cohort", "make_model", "n_sites"]
 
 
 def _impute(frame: pd.DataFrame, medians: dict) -> pd.DataFrame:
-    out = frame.copy()
+    """Missing covariates filled with training medians; canonical IWPC genotype columns (from
+    every genotype column the table has, through the one genotype parser)."""
+    out = iwpc_genotype_columns(frame)
     for col, med in medians.items():
         out[col] = pd.to_numeric(out[col], errors="coerce").fillna(med)
     return out
@@ -154,6 +158,13 @@ def cv_folds(frame: pd.DataFrame, scheme: str = "kfold", *, n_splits: int = 5,
 
     Leave-sites-out is group k-fold on the ``site`` column (at most one fold per site).
 
+    Raises
+    ------
+    ConfigError
+        ``n_splits`` below 2 (or not an integer), or an unknown scheme.
+    InputError
+        Fewer rows than folds (k-fold), or fewer than 2 sites (leave-sites-out).
+
     Examples
     --------
     >>> frame = pd.DataFrame({"site": ["a", "a", "b", "c"]})
@@ -162,11 +173,40 @@ def cv_folds(frame: pd.DataFrame, scheme: str = "kfold", *, n_splits: int = 5,
     """
     from sklearn.model_selection import GroupKFold, KFold
 
+    _check_splits(frame, scheme, n_splits)
     if scheme == "kfold":
         return list(KFold(n_splits, shuffle=True, random_state=seed).split(frame))
     groups = frame["site"].astype(str).to_numpy()
     n = min(n_splits, len(set(groups)))
     return list(GroupKFold(n).split(frame, groups=groups))
+
+
+def n_sites(frame: pd.DataFrame) -> int:
+    """Distinct values of the ``site`` column (0 without one).
+
+    Parameters
+    ----------
+    frame
+        A tidy patient table.
+    """
+    return int(frame["site"].astype(str).nunique()) if "site" in frame else 0
+
+
+def _check_splits(frame: pd.DataFrame, scheme: str, n_splits: int) -> None:
+    """Refuse fold counts that cannot split ``frame`` (before any splitting)."""
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) \
+            or n_splits < 2:
+        raise ConfigError(f"n_splits (--folds) must be an integer of at least 2, got "
+                          f"{n_splits!r}")
+    if scheme not in ("kfold", "sites"):
+        raise ConfigError(f"unknown scheme {scheme!r}; choose kfold or sites")
+    if scheme == "kfold" and len(frame) < n_splits:
+        raise InputError(f"{len(frame)} patient(s) with a stable dose cannot be split into "
+                         f"{n_splits} folds (each fold needs at least one): give at most "
+                         f"{max(len(frame), 2)} folds or more patients")
+    if scheme == "sites" and n_sites(frame) < 2:
+        raise InputError(f"leave-sites-out needs at least 2 distinct values in column 'site'; "
+                         f"found {n_sites(frame)}")
 
 
 def cross_validate(frame: pd.DataFrame, *, scheme: str = "kfold", n_splits: int = 5,
@@ -252,10 +292,23 @@ def evaluate_cohort(frame: pd.DataFrame, *, seed: int = 0, n_splits: int = 5,
     Returns
     -------
     dict
-        ``{"kfold": report, "sites": report}`` (see :func:`cross_validate`).
+        ``{"kfold": report, "sites": report}`` (see :func:`cross_validate`); ``"sites"`` is
+        ``{"scheme", "skipped": reason}`` when the table has fewer than 2 sites.
+
+    Raises
+    ------
+    ConfigError
+        ``n_splits`` below 2.
+    InputError
+        Fewer patients than folds.
     """
-    return {scheme: cross_validate(frame, scheme=scheme, n_splits=n_splits, seed=seed,
-                                   models=models, dosing_params=dosing_params,
-                                   progress=progress)
-            for scheme in ("kfold", "sites")}
+    _check_splits(frame, "kfold", n_splits)
+    report = {scheme: cross_validate(frame, scheme=scheme, n_splits=n_splits, seed=seed,
+                                     models=models, dosing_params=dosing_params,
+                                     progress=progress)
+              for scheme in ("kfold", "sites") if scheme == "kfold" or n_sites(frame) >= 2}
+    if "sites" not in report:
+        report["sites"] = {"scheme": "sites", "skipped": "leave-sites-out needs at least 2 "
+                           f"distinct values in column 'site'; found {n_sites(frame)}"}
+    return report
 

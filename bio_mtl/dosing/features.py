@@ -11,21 +11,26 @@ tidy
     ``inducer`` (carbamazepine, phenytoin, rifampin) and ``cyp2c19_inhibitor``, and the
     genotypes either as one ``genotype`` string in the ``--genotype`` syntax
     (``"CYP2C9=*1/*3; VKORC1=rs9923231:A/G"``) or as per-gene columns ``cyp2c9``
-    (diplotype), ``vkorc1`` (-1639 genotype ``G/G``/``A/G``/``A/A``), ``cyp4f2``
-    (rs2108622 genotype) and ``cyp2c19`` (diplotype). Optional: ``patient_id``, ``site``,
-    ``drug`` (default ``warfarin``) and, for training, ``dose_mg_per_week``.
+    (diplotype), ``vkorc1`` (-1639 genotype on either strand: ``G/G``/``A/G``/``A/A`` or
+    ``C/C``/``C/T``/``T/T``), ``cyp4f2`` (rs2108622 genotype) and ``cyp2c19`` (diplotype),
+    all read by the one ``--genotype`` parser (:mod:`bio_mtl.dosing.table_genotypes`).
+    Optional: ``patient_id``, ``site``, ``drug`` (default ``warfarin``) and, for training,
+    ``dose_mg_per_week``.
+
+Age, height and weight are checked against :data:`~bio_mtl.dosing.covariates.PLAUSIBLE` in
+both layouts (an impossible value is an error naming the row).
 
 Genotype features are allele counts that the pathway layer of
 :class:`~bio_mtl.dosing.model.DosingModel` turns into enzyme activities: CYP2C9 *2 and *3 counts
-plus the remaining CPIC activity deficit of other alleles (*5, *6, *8, *11, ...), VKORC1 -1639A
-count, CYP4F2 rs2108622 T count, CYP2C19 activity deficit / gain (relative to a normal
-metabolizer's activity score of 2). An unknown genotype is an explicit 0 count plus an
+plus the remaining CPIC activity deficit of other alleles (*5, *6, *8, *11, ...) and the
+poor-metabolizer shortfall :data:`CYP2C9_POOR`, VKORC1 -1639A count, CYP4F2 rs2108622 T count,
+CYP2C19 function deficit / gain (relative to *1/*1 on the allele table's ordinal values; CPIC
+defines no CYP2C19 activity score). An unknown genotype is an explicit 0 count plus an
 ``*_unknown`` flag with its own learned effect, never a silent default.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -35,20 +40,26 @@ import pandas as pd
 from .._io import file_sha256
 from ..errors import InputError, MissingColumnError
 from ._tables import read_table
-from .genotypes import parse_genotype_string
+from .covariates import PLAUSIBLE, check_plausible_column
 from .iwpc import age_to_decades, is_iwpc_format, read_iwpc, tidy_iwpc, trainable_mask
+from .table_genotypes import genetic_values
 
-__all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "GENETIC_FEATURES", "GENE_FEATURES",
-           "PATHWAY_GENES", "TIDY_INPUT_COLUMNS",
-           "feature_table", "genetic_values", "read_dose_table", "read_training_table",
+__all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "CYP2C9_POOR", "GENETIC_FEATURES",
+           "GENE_FEATURES", "PATHWAY_GENES", "TIDY_INPUT_COLUMNS", "feature_table",
+           "genetic_inputs", "genetic_values", "read_dose_table", "read_training_table",
            "tidy_patients"]
 
 GENETIC_FEATURES = ("cyp2c9_star2", "cyp2c9_star3", "cyp2c9_other_deficit", "cyp2c9_unknown",
                     "vkorc1_a", "vkorc1_unknown", "vkorc1_a_asian", "vkorc1_a_black",
                     "cyp4f2_t", "cyp4f2_unknown", "cyp2c19_deficit", "cyp2c19_gain",
                     "cyp2c19_unknown")
+#: How far the CYP2C9 activity score falls below 1, ``max(0, 1 - AS)``: 0.5 for AS 0.5 (*2/*3,
+#: *5/*6, ...), 1 for AS 0 (*3/*3, *6/*6, ...), 0 otherwise, i.e. non-zero exactly for CPIC poor
+#: metabolizers. An optional extra input of the pathway layer
+#: (``DosingModel(cyp2c9_poor_metabolizer=True)``); 0 when CYP2C9 is unknown.
+CYP2C9_POOR = "cyp2c9_poor"
 #: gene -> (its genetic feature columns, its "unknown" flag column)
-GENE_FEATURES = {"CYP2C9": (GENETIC_FEATURES[:3], "cyp2c9_unknown"),
+GENE_FEATURES = {"CYP2C9": ((*GENETIC_FEATURES[:3], CYP2C9_POOR), "cyp2c9_unknown"),
                  "VKORC1": (("vkorc1_a", "vkorc1_a_asian", "vkorc1_a_black"), "vkorc1_unknown"),
                  "CYP4F2": (("cyp4f2_t",), "cyp4f2_unknown"),
                  "CYP2C19": (("cyp2c19_deficit", "cyp2c19_gain"), "cyp2c19_unknown")}
@@ -57,6 +68,24 @@ PATHWAY_GENES = {"CYP2C9 clearance": "CYP2C9", "VKORC1 sensitivity": "VKORC1",
                  "CYP4F2 activity": "CYP4F2", "CYP2C19 clearance": "CYP2C19"}
 COMED_FEATURES = ("amiodarone", "inducer", "cyp2c19_inhibitor")
 CLINICAL_FEATURES = ("age_decades", "height_cm", "weight_kg", "asian", "black", "other")
+
+
+def genetic_inputs(*, cyp2c9_poor_metabolizer: bool = False) -> tuple[str, ...]:
+    """The genetic input columns of the pathway layer, in order.
+
+    Parameters
+    ----------
+    cyp2c9_poor_metabolizer
+        Append :data:`CYP2C9_POOR` (last, so models without it keep their layout).
+
+    Examples
+    --------
+    >>> genetic_inputs(cyp2c9_poor_metabolizer=True)[-2:]
+    ('cyp2c19_unknown', 'cyp2c9_poor')
+    """
+    return GENETIC_FEATURES + ((CYP2C9_POOR,) if cyp2c9_poor_metabolizer else ())
+
+
 TIDY_INPUT_COLUMNS = ("patient_id", "site", "age", "age_decades", "weight_kg", "height_cm",
                       "ancestry", "amiodarone", "inducer", "cyp2c19_inhibitor", "genotype",
                       "cyp2c9", "vkorc1", "cyp4f2", "cyp2c19", "drug", "dose_mg_per_week")
@@ -109,7 +138,8 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
     MissingColumnError
         If age or every genotype column is missing.
     InputError
-        For an unparseable value (the message names the row).
+        For an unparseable value or an age, height or weight outside
+        :data:`~bio_mtl.dosing.covariates.PLAUSIBLE` (the message names the row).
     """
     if is_iwpc_format(table.columns):
         frame, _ = tidy_iwpc(table, path=path)
@@ -130,6 +160,9 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
     out["age_decades"] = _age_column(df, path)
     for name in ("height_cm", "weight_kg", "dose_mg_per_week"):
         out[name] = _number_column(df, name, path)
+    for name in ("height_cm", "weight_kg"):
+        if name in df:
+            check_plausible_column(name, out[name], path=path)
     out["ancestry"] = _ancestry_column(df, path)
     for name in COMED_FEATURES:
         out[name] = _flag_column(df, name, path)
@@ -144,15 +177,21 @@ def tidy_patients(table: pd.DataFrame, *, path: object = None) -> pd.DataFrame:
 
 def _age_column(df: pd.DataFrame, path) -> list[float]:
     """Age in decades from ``age_decades``, else ``age`` (years or an IWPC bin)."""
+    lo, hi, _ = PLAUSIBLE["age"]
     ages = []
     for i, row in enumerate(df.itertuples(index=False)):
         value = getattr(row, "age_decades", None) if "age_decades" in df else None
         try:
-            ages.append(float(value) if not _blank(value) else
-                        age_to_decades(getattr(row, "age", None)))
+            decades = float(value) if not _blank(value) else \
+                age_to_decades(getattr(row, "age", None))
         except (InputError, ValueError) as exc:
             raise InputError(getattr(exc, "problem", str(exc)), path=path,
                              record=f"row {i + 1}") from None
+        if not math.isnan(decades) and not lo / 10 <= decades <= hi / 10:
+            raise InputError(f"column 'age_decades': {decades:g} is not plausible (expected "
+                             f"{lo / 10:g}-{hi / 10:g} decades)", path=path,
+                             record=f"row {i + 1}")
+        ages.append(decades)
     return ages
 
 
@@ -192,76 +231,10 @@ def _drug_column(df: pd.DataFrame, path):
     return df["drug"].astype(str).str.strip().str.lower()
 
 
-_GENE_COLUMNS = (("cyp2c9", "CYP2C9"), ("vkorc1", "VKORC1"), ("cyp4f2", "CYP4F2"),
-                 ("cyp2c19", "CYP2C19"))
-_FEATURE_KEYS = {"cyp2c9_activity": "CYP2C9_activity", "cyp2c9_star2": "CYP2C9_star2_count",
-                 "cyp2c9_star3": "CYP2C9_star3_count", "vkorc1_a": "VKORC1_1639A_count",
-                 "cyp4f2_t": "CYP4F2_rs2108622_T_count", "cyp2c19_activity": "CYP2C19_activity"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse(text: str):
-
-    return parse_genotype_string(text)
-
-
-def _row_genotype(rec: dict):
-    """The row's PatientGenotype (from ``genotype`` and/or per-gene columns), or None."""
-    given = rec.get("genotype")
-    if hasattr(given, "features"):
-        return given
-    parts = [] if _blank(given) else [str(given)]
-    parts += [f"{gene}={rec[col]}" for col, gene in _GENE_COLUMNS if not _blank(rec.get(col))]
-    return _parse("; ".join(parts)) if parts else None
-
-
-def genetic_values(frame: pd.DataFrame, *, path: object = None
-                   ) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Numeric genotype values per row, with warnings.
-
-    The ``genotype`` column (a :class:`~bio_mtl.dosing.genotypes.PatientGenotype` or a string
-    in the ``--genotype`` syntax) and the per-gene columns (``cyp2c9`` diplotype, ``vkorc1``
-    -1639 genotype, ``cyp4f2`` rs2108622 genotype or diplotype, ``cyp2c19`` diplotype) are
-    parsed together by :func:`~bio_mtl.dosing.genotypes.parse_genotype_string`.
-
-    Parameters
-    ----------
-    frame
-        A tidy patient table (:func:`tidy_patients`).
-    path
-        The file name, for error messages.
-
-    Returns
-    -------
-    tuple
-        ``(values, warnings)``: a frame with ``cyp2c9_activity, cyp2c9_star2, cyp2c9_star3,
-        vkorc1_a, cyp4f2_t, cyp2c19_activity`` (NaN = unknown) and one warning list per row.
-
-    Raises
-    ------
-    UnknownAlleleError
-        An allele, gene or rsID the genotype tables do not define (the message names the row).
-    """
-    rows, warnings = [], []
-    for i, rec in enumerate(frame.to_dict("records")):
-        try:
-            geno = _row_genotype(rec)
-        except InputError as exc:
-            raise type(exc)(exc.problem, path=path or exc.path, record=f"row {i + 1}") from None
-        if geno is None:
-            rows.append(dict.fromkeys(_FEATURE_KEYS, np.nan))
-            warnings.append(["not genotyped (modelled as unknown): CYP2C9, CYP2C19, VKORC1, "
-                             "CYP4F2"])
-            continue
-        feats = geno.features()
-        rows.append({k: float(feats[v]) for k, v in _FEATURE_KEYS.items()})
-        warnings.append([str(w) for w in geno.warnings])
-    return pd.DataFrame(rows, columns=list(_FEATURE_KEYS), index=frame.index), warnings
-
-
 def feature_table(frame: pd.DataFrame, *, path: object = None
                   ) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Model features: :data:`GENETIC_FEATURES`, :data:`COMED_FEATURES`, :data:`CLINICAL_FEATURES`.
+    """Model features: :data:`GENETIC_FEATURES`, :data:`CYP2C9_POOR`, :data:`COMED_FEATURES`,
+    :data:`CLINICAL_FEATURES`.
 
     Clinical values keep their NaNs (the model imputes them with training medians and warns).
 
@@ -292,10 +265,11 @@ def feature_table(frame: pd.DataFrame, *, path: object = None
     out["vkorc1_a_black"] = out["vkorc1_a"] * (frame["ancestry"] == "black").astype(float)
     out["cyp4f2_t"] = gv["cyp4f2_t"].fillna(0.0)
     out["cyp4f2_unknown"] = gv["cyp4f2_t"].isna().astype(float)
-    act19 = gv["cyp2c19_activity"]
+    act19 = gv["cyp2c19_function"]  # ordinal sum: 2 = *1/*1
     out["cyp2c19_deficit"] = (2.0 - act19).clip(lower=0.0).fillna(0.0)
     out["cyp2c19_gain"] = (act19 - 2.0).clip(lower=0.0).fillna(0.0)
     out["cyp2c19_unknown"] = act19.isna().astype(float)
+    out[CYP2C9_POOR] = (1.0 - gv["cyp2c9_activity"]).clip(lower=0.0).fillna(0.0)
     for name in COMED_FEATURES:
         out[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0.0) \
             if name in frame else 0.0
@@ -363,8 +337,12 @@ def read_training_table(source) -> tuple[pd.DataFrame, dict]:
         As for :func:`read_dose_table`, or when no row has a stable dose.
     """
     raw, frame, info = read_dose_table(source)
-    if not is_iwpc_format(raw.columns) and \
-            "dose_mg_per_week" not in {str(c).strip().lower() for c in raw.columns}:
+    names = {" ".join(str(c).split()).lower() for c in raw.columns}
+    if is_iwpc_format(raw.columns) and "therapeutic dose of warfarin" not in names:
+        raise MissingColumnError("missing IWPC column 'Therapeutic Dose of Warfarin' (the "
+                                 "stable dose to train or evaluate on; it is needed only "
+                                 "for that)", path=source)
+    if not is_iwpc_format(raw.columns) and "dose_mg_per_week" not in names:
         raise MissingColumnError("missing required column 'dose_mg_per_week' (the stable dose "
                                  "to train on)", path=source)
     rows = frame[trainable_mask(frame)].reset_index(drop=True)

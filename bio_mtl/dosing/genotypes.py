@@ -16,11 +16,16 @@ Input syntax of :func:`parse_genotype_string` (entries separated by ``;`` or ``,
 
 Bases are read on the plus strand of the reference genome (as dbSNP and VCF write them). For the
 two minus-strand genes (VKORC1, CYP4F2) the gene-strand bases are accepted too (``-1639G>A`` is
-``C>T`` on the plus strand); for these two SNVs the strands cannot be confused. Star alleles are
-called from rsID genotypes; two heterozygous variants of one gene without phase are taken to be
-in trans (the usual convention), and defining positions that were not given are taken as
-reference, each with a warning. A gene that is not given at all is ``"unknown"`` with a warning,
-never a silent default.
+``C>T`` on the plus strand); for these two SNVs the strands cannot be confused, and a genotype
+mixing bases of both strands (``A/C``) is an error. Every written genotype, from ``--genotype``
+or a table column, goes through :func:`~bio_mtl.dosing.alleles.parse_variant_call`. Star alleles
+are called from rsID genotypes; two heterozygous variants of one gene without phase are taken to
+be in trans (the usual convention), and defining positions that were not given are taken as
+reference, each with a warning. CYP2C19*17's variant (rs12248560) is also carried by *4.002
+(formerly *4B, no function) together with rs28399504: both on one haplotype are called *4, and
+*17 is not called at all when rs28399504 was not typed (:data:`SHARED_VARIANTS`). A gene that
+is not given at all is ``"unknown"`` with a warning, never a silent default. Activity scores
+and phenotypes: :mod:`bio_mtl.dosing.phenotypes`.
 
 References
 ----------
@@ -36,133 +41,33 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InputError, UnknownAlleleError
-from .alleles import Allele, VariantCall, find_gene, find_variant, genes, is_star_gene, variants
+from ..errors import InputError
+from .alleles import (
+    find_gene,
+    find_variant,
+    genes,
+    is_star_gene,
+    parse_variant_call,
+    variants,
+)
+from .phenotypes import (
+    ACTIVITY_SCORE_GENES,
+    CPIC_PHENOTYPE_GENES,
+    activity_score,
+    allele_value_sum,
+    diplotype_phenotype,
+    parse_diplotype,
+    phenotype,
+)
 
-__all__ = ["CPIC_PHENOTYPE_GENES", "PatientGenotype", "activity_score", "call_diplotype",
-           "genotype_from_calls", "parse_genotype_string", "phenotype"]
+__all__ = ["ACTIVITY_SCORE_GENES", "CPIC_PHENOTYPE_GENES", "SHARED_VARIANTS", "PatientGenotype",
+           "activity_score", "call_diplotype", "diplotype_phenotype", "genotype_from_calls",
+           "parse_genotype_string", "phenotype"]
 
-#: Genes with a CPIC activity -> phenotype translation here.
-CPIC_PHENOTYPE_GENES = ("CYP2C9", "CYP2C19")
-_COMPLEMENT = str.maketrans("ACGT", "TGCA")
-_CYP2C19_PHENOTYPES = {3.0: "ultrarapid metabolizer", 2.5: "rapid metabolizer",
-                       2.0: "normal metabolizer", 1.5: "intermediate metabolizer",
-                       1.0: "intermediate metabolizer", 0.0: "poor metabolizer"}
-
-
-def _parse_call(allele: Allele, text: str) -> VariantCall:
-    """``"C/T"`` (or ``C|T``, gene strand for minus-strand genes) -> plus-strand VariantCall."""
-    value = text.strip().upper().replace(" ", "")
-    phased = "|" in value
-    parts = re.split(r"[/|]", value) if re.search(r"[/|]", value) else \
-        (list(value) if len(value) == 2 and len(allele.ref) == len(allele.alt) == 1 else [value])
-    label = f"{allele.rsid} ({allele.gene} {allele.hgvs})"
-    if len(parts) != 2 or not all(parts):
-        raise InputError(f"{label} genotype {text.strip()!r} must have exactly two alleles, "
-                         f"e.g. {allele.ref}/{allele.alt}")
-    plus = {allele.ref, allele.alt}
-    minus = {s.translate(_COMPLEMENT)[::-1] for s in plus}
-    if set(parts) <= plus:
-        return VariantCall(tuple(parts), phased)
-    if allele.gene_strand == "-" and plus.isdisjoint(minus) and set(parts) <= minus:
-        return VariantCall(tuple(p.translate(_COMPLEMENT)[::-1] for p in parts), phased)
-    bad = next(p for p in parts if p not in plus and (allele.gene_strand != "-" or p not in minus))
-    also = (f" (gene strand {allele.ref.translate(_COMPLEMENT)}/"
-            f"{allele.alt.translate(_COMPLEMENT)})") if allele.gene_strand == "-" else ""
-    raise UnknownAlleleError(f"{label} allele {bad!r} is neither ref {allele.ref} nor alt "
-                             f"{allele.alt} on the plus strand{also}")
-
-
-def _parse_diplotype(gene: str, text: str) -> tuple[str, str]:
-    known = genes()[gene]
-    parts = [p.strip() for p in re.split(r"[/|]", text.strip())]
-    if len(parts) != 2 or not all(parts):
-        raise InputError(f"{gene} diplotype {text.strip()!r} must name exactly two alleles, "
-                         "e.g. *1/*3")
-    for p in parts:
-        if p not in known:
-            raise UnknownAlleleError(f"{gene} allele {p!r} is not defined; known alleles: "
-                                     f"{', '.join(known)}")
-    return tuple(sorted(parts, key=lambda s: int(s[1:])))
-
-
-def activity_score(gene: str, diplotype: str) -> float:
-    """Sum of the two alleles' activity values.
-
-    Parameters
-    ----------
-    gene
-        ``"CYP2C9"`` (CPIC activity values) or ``"CYP2C19"`` (bio_mtl ordinal values: no
-        function 0, normal 1, increased 1.5; CPIC defines no CYP2C19 activity score).
-    diplotype
-        Two star alleles, e.g. ``"*1/*3"``.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    UnknownAlleleError
-        An unknown gene or allele (the message lists the known ones), or a gene without
-        activity values.
-
-    Examples
-    --------
-    >>> activity_score("CYP2C9", "*1/*3"), activity_score("CYP2C9", "*2/*3")
-    (1.0, 0.5)
-    """
-    g = find_gene(gene)
-    alleles = _parse_diplotype(g, diplotype) if is_star_gene(g) else ()
-    if not alleles or any(genes()[g][a].activity is None for a in alleles):
-        raise UnknownAlleleError(f"{g} has no activity values; genes with activity values: "
-                                 f"{', '.join(CPIC_PHENOTYPE_GENES)}")
-    return float(sum(genes()[g][a].activity for a in alleles))
-
-
-def phenotype(gene: str, score: float) -> str:
-    """CPIC metabolizer phenotype from an activity score (NaN -> ``"unknown"``).
-
-    CYP2C9 (Theken 2020): 2 normal, 1.5 and 1 intermediate, 0.5 and 0 poor metabolizer.
-    CYP2C19 (Lee 2022, diplotype table, on the ordinal sums of :func:`activity_score`): *17/*17
-    (3) ultrarapid, *1/*17 (2.5) rapid, *1/*1 (2) normal, one no-function allele (1 or, with
-    *17, 1.5) intermediate, two no-function alleles (0) poor metabolizer.
-
-    Parameters
-    ----------
-    gene
-        ``"CYP2C9"`` or ``"CYP2C19"``.
-    score
-        The activity score.
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    InputError
-        A score that no diplotype of the gene can have, or a gene without phenotypes here.
-
-    Examples
-    --------
-    >>> phenotype("CYP2C9", 1.0), phenotype("CYP2C19", 2.5)
-    ('intermediate metabolizer', 'rapid metabolizer')
-    """
-    g = find_gene(gene)
-    if score is None or (isinstance(score, float) and math.isnan(score)):
-        return "unknown"
-    s = float(score)
-    if g == "CYP2C9" and s in (0.0, 0.5, 1.0, 1.5, 2.0):
-        return "normal metabolizer" if s == 2 else "intermediate metabolizer" if s >= 1 \
-            else "poor metabolizer"
-    if g == "CYP2C19" and s in _CYP2C19_PHENOTYPES:
-        return _CYP2C19_PHENOTYPES[s]
-    if g not in CPIC_PHENOTYPE_GENES:
-        raise InputError(f"no CPIC phenotype for {g}; genes with phenotypes: "
-                         f"{', '.join(CPIC_PHENOTYPE_GENES)}")
-    valid = "0, 0.5, 1, 1.5, 2" if g == "CYP2C9" else "0, 1, 1.5, 2, 2.5, 3"
-    raise InputError(f"{g} activity score {score!r} is not possible; expected one of {valid}")
+#: ``{gene: {allele: other allele whose defining variant it may also carry}}``: CYP2C19*4's
+#: sub-allele *4.002 (formerly *4B) carries c.-806C>T (rs12248560), the *17 variant, in cis
+#: with c.1A>G (rs28399504) (PharmVar; PharmCAT's *4 definition has Y at rs12248560).
+SHARED_VARIANTS = {"CYP2C19": {"*4": "*17"}}
 
 
 def call_diplotype(gene: str, calls: dict) -> tuple[str | None, list[str]]:
@@ -183,6 +88,7 @@ def call_diplotype(gene: str, calls: dict) -> tuple[str | None, list[str]]:
 
     Examples
     --------
+    >>> from bio_mtl.dosing.alleles import VariantCall
     >>> call_diplotype("CYP2C9", {"rs1799853": VariantCall(("C", "T")),
     ...                           "rs1057910": VariantCall(("A", "C"))})[0]
     '*2/*3'
@@ -211,13 +117,20 @@ def call_diplotype(gene: str, calls: dict) -> tuple[str | None, list[str]]:
     for name in unphased:
         h = 0 if len(haplotypes[0]) <= len(haplotypes[1]) else 1
         haplotypes[h].append(name)
+    shared = SHARED_VARIANTS.get(gene, {})
+    for h in haplotypes:  # e.g. *4 + *17 on one haplotype is *4.002 (formerly *4B)
+        for name, carried in shared.items():
+            if name in h and carried in h:
+                h.remove(carried)
     if any(len(h) > 1 for h in haplotypes):
         found = ", ".join("+".join(h) for h in haplotypes if h)
         return None, [f"{gene}: variant alleles {found} cannot be two known star alleles "
                       "(variants in cis or a third variant allele); diplotype unknown"]
     if assumed:
+        cis = [f"in cis, {n}+{c} is {n} (e.g. *4.002, formerly *4B)"
+               for n, c in shared.items() if n in unphased and c in unphased]
         warnings.append(f"{gene}: phase of {', '.join(unphased)} unknown; variants assumed "
-                        "in trans")
+                        "in trans" + "".join(f" ({x})" for x in cis))
     names = sorted((h[0] if h else "*1" for h in haplotypes), key=lambda s: int(s[1:]))
     return "/".join(names), warnings
 
@@ -233,9 +146,13 @@ class PatientGenotype:
     variants
         ``{rsid: "C/T"}`` plus-strand genotypes of the variants given or read.
     activity
-        ``{gene: activity score}`` (CYP2C9, CYP2C19).
+        ``{gene: CPIC activity score}`` (CYP2C9 only: CPIC defines none for CYP2C19).
     phenotypes
         ``{gene: CPIC phenotype}`` for CYP2C9 and CYP2C19 (``"unknown"`` when not genotyped).
+    untyped
+        ``{gene: allele names}`` whose defining variant was not typed, for the genes called
+        from variants (taken as reference); a gene given as a diplotype is absent (what was
+        tested is not known).
     warnings
         One-line warnings (unknown genes, assumed reference positions, assumed phase).
     source
@@ -246,6 +163,7 @@ class PatientGenotype:
     variants: dict = field(default_factory=dict)
     activity: dict = field(default_factory=dict)
     phenotypes: dict = field(default_factory=dict)
+    untyped: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     source: str = ""
 
@@ -259,28 +177,66 @@ class PatientGenotype:
         Returns
         -------
         dict
-            ``CYP2C9_activity, CYP2C9_star2_count, CYP2C9_star3_count, CYP2C19_activity,
-            VKORC1_1639A_count, CYP4F2_rs2108622_T_count``.
+            ``CYP2C9_activity`` (CPIC activity score), ``CYP2C9_star2_count,
+            CYP2C9_star3_count``, ``CYP2C19_function_sum`` (sum of the allele table's
+            ordinal values: no function 0, normal 1, increased 1.5; not a CPIC score),
+            ``VKORC1_1639A_count, CYP4F2_rs2108622_T_count``.
         """
         vk = variants()["rs9923231"]
         gt = self.variants.get("rs9923231")
         vk_count = float(re.split(r"[/|]", gt).count(vk.alt)) if gt else math.nan
+        c19 = self.diplotypes.get("CYP2C19")
         return {"CYP2C9_activity": self.activity.get("CYP2C9", math.nan),
                 "CYP2C9_star2_count": self._count("CYP2C9", "*2"),
                 "CYP2C9_star3_count": self._count("CYP2C9", "*3"),
-                "CYP2C19_activity": self.activity.get("CYP2C19", math.nan),
+                "CYP2C19_function_sum": allele_value_sum("CYP2C19", c19) if c19 else math.nan,
                 "VKORC1_1639A_count": vk_count,
                 "CYP4F2_rs2108622_T_count": self._count("CYP4F2", "*3")}
 
 
 def _check_consistent(gene: str, diplotype: tuple, calls: dict) -> None:
+    carriers = {c: n for n, c in SHARED_VARIANTS.get(gene, {}).items()}
     for rsid, call in calls.items():
         a = variants()[rsid]
         expected = sum(x == a.name for x in diplotype)
+        may_add = sum(x == carriers.get(a.name) for x in diplotype)  # *4.002 carries *17's
         got = sum(x == a.alt for x in call.alleles)
-        if expected != got:
+        if not expected <= got <= expected + may_add:
             raise InputError(f"{gene}={'/'.join(diplotype)} conflicts with {rsid}="
                              f"{'/'.join(call.alleles)} ({a.name} {a.alt} count {got})")
+
+
+def _unresolved_shared(gene: str, gene_calls: dict) -> str | None:
+    """Why a gene cannot be called: an allele's variant that another, untyped allele shares."""
+    table = genes()[gene]
+    for name, carried in SHARED_VARIANTS.get(gene, {}).items():
+        c, n = table[carried], table[name]
+        call = gene_calls.get(c.rsid)
+        if call is not None and c.alt in call.alleles and n.rsid not in gene_calls:
+            return (f"{gene}: {c.rsid} {c.alt} ({carried}) found but {n.rsid} ({name}) was not "
+                    f"typed; {name} (sub-allele {name}.002, formerly {name}B, "
+                    f"{n.function}) carries the same variant, so {carried} is not called: "
+                    f"diplotype unknown (type {n.rsid})")
+    return None
+
+
+def _call_gene(out: PatientGenotype, gene: str, gene_calls: dict) -> None:
+    """Call a star-allele gene from its variants into ``out`` (with warnings)."""
+    alleles = genes()[gene]
+    untyped = [a for a in alleles.values() if a.rsid and a.rsid not in gene_calls]
+    out.untyped[gene] = tuple(a.name for a in untyped)
+    refused = _unresolved_shared(gene, gene_calls)
+    if refused:
+        out.warnings.append(refused)
+        return
+    diplotype, warns = call_diplotype(gene, gene_calls)
+    out.warnings.extend(warns)
+    if diplotype is not None:
+        out.diplotypes[gene] = diplotype
+        if untyped:
+            listed = ", ".join(f"{a.name} ({a.rsid})" for a in untyped)
+            out.warnings.append(f"{gene} {diplotype} called without {listed}: assumed "
+                                "reference")
 
 
 def genotype_from_calls(calls: dict, *, diplotypes: dict | None = None, source: str = "",
@@ -317,21 +273,13 @@ def genotype_from_calls(calls: dict, *, diplotypes: dict | None = None, source: 
             _check_consistent(gene, diplotypes[gene], gene_calls)
             out.diplotypes[gene] = "/".join(diplotypes[gene])
         elif gene_calls and is_star_gene(gene):
-            diplotype, warns = call_diplotype(gene, gene_calls)
-            out.warnings.extend(warns)
-            untyped = [f"{a.name} ({a.rsid})" for a in alleles.values()
-                       if a.rsid and a.rsid not in gene_calls]
-            if diplotype is not None:
-                out.diplotypes[gene] = diplotype
-                if untyped:
-                    out.warnings.append(f"{gene} {diplotype} called without "
-                                        f"{', '.join(untyped)}: assumed reference")
+            _call_gene(out, gene, gene_calls)
         elif not gene_calls:
             missing.append(gene)
-        if gene in out.diplotypes and gene in CPIC_PHENOTYPE_GENES:
+        if gene in out.diplotypes and gene in ACTIVITY_SCORE_GENES:
             out.activity[gene] = activity_score(gene, out.diplotypes[gene])
         if gene in CPIC_PHENOTYPE_GENES:
-            out.phenotypes[gene] = phenotype(gene, out.activity.get(gene, math.nan))
+            out.phenotypes[gene] = diplotype_phenotype(gene, out.diplotypes.get(gene))
     if missing:
         out.warnings.append(f"not genotyped (modelled as unknown): {', '.join(missing)}")
     return out
@@ -381,7 +329,7 @@ def parse_genotype_string(text: str) -> PatientGenotype:
             if "*" in value:
                 if gene in diplotypes:
                     raise InputError(f"{gene} given twice in the genotype")
-                diplotypes[gene] = _parse_diplotype(gene, value)
+                diplotypes[gene] = parse_diplotype(gene, value)
                 continue
             name, colon, gt = value.rpartition(":")
             options = [a for a in genes()[gene].values() if a.rsid]
@@ -391,5 +339,5 @@ def parse_genotype_string(text: str) -> PatientGenotype:
             allele = find_variant(gene, name) if colon else options[0]
         if allele.rsid in calls:
             raise InputError(f"{allele.rsid} given twice in the genotype")
-        calls[allele.rsid] = _parse_call(allele, gt)
+        calls[allele.rsid] = parse_variant_call(allele, gt)
     return genotype_from_calls(calls, diplotypes=diplotypes, source="genotype string")

@@ -22,6 +22,9 @@ The cohort loader turns the spreadsheet's original columns into the tidy columns
 a stable dose). VKORC1 -1639G>A (rs9923231) is imputed from SNPs in linkage disequilibrium when
 it is missing, with the IWPC rules (appendix S1d): rs2359612 (2255C>T) and rs8050894 (1542G>C)
 only for patients who are not Black or of missing/mixed race, rs9934438 (1173C>T) for everyone.
+Every -1639 cell, as written in the table (``A/G``, ``T/T``, ``aa``), goes through the one
+genotype parser that ``--genotype`` uses (:mod:`bio_mtl.dosing.vkorc1`). The outcome column
+``Therapeutic Dose of Warfarin`` is needed to train and evaluate only, never to predict.
 """
 
 from __future__ import annotations
@@ -45,9 +48,13 @@ from ._tables import (
     _snp_column,
     read_table,
 )
+from .covariates import check_plausible, check_plausible_column
+from .phenotypes import parse_diplotype
+from .vkorc1 import impute_vkorc1, vkorc1_genotype
 
 __all__ = [
     "CLINICAL_COEFFICIENTS",
+    "IWPC_CYP2C9_ALLELES",
     "PHARMACOGENETIC_COEFFICIENTS",
     "TIDY_COLUMNS",
     "IWPCCohort",
@@ -85,7 +92,6 @@ CLINICAL_COEFFICIENTS = {
 _RACE = {"white": "white", "asian": "asian", "black or african american": "black",
          "black": "black", "unknown": "other", "missing or mixed race": "other"}
 _INDUCERS = ("Carbamazepine (Tegretol)", "Phenytoin (Dilantin)", "Rifampin or Rifampicin")
-_GENOTYPES = {"G/G": "G/G", "A/G": "A/G", "G/A": "A/G", "A/A": "A/A"}
 
 
 @dataclass(frozen=True)
@@ -135,39 +141,14 @@ def is_iwpc_format(columns) -> bool:
         or "cyp2c9 consensus" in names
 
 
-def impute_vkorc1(rs9923231: pd.Series, *, rs2359612: pd.Series, rs9934438: pd.Series,
-                  rs8050894: pd.Series, ancestry: pd.Series) -> pd.Series:
-    """VKORC1 -1639G>A genotype, imputed from linked SNPs where missing (IWPC rules).
-
-    Parameters
-    ----------
-    rs9923231, rs2359612, rs9934438, rs8050894
-        Genotype strings (NaN = missing) of -1639G>A, 2255C>T, 1173C>T and 1542G>C.
-    ancestry
-        Tidy ancestry labels; rules using rs2359612 and rs8050894 are applied only when it is
-        neither ``"black"`` nor ``"other"`` (missing/mixed race), as in Klein et al. 2009.
-
-    Returns
-    -------
-    pandas.Series
-        ``"G/G"``, ``"A/G"``, ``"A/A"`` or NaN.
-    """
-    out = rs9923231.map(lambda g: _GENOTYPES.get(str(g).strip(), np.nan))
-    eligible = ~ancestry.isin(["black", "other"])
-    rules = [(rs2359612, {"C/C": "G/G", "C/T": "A/G", "T/C": "A/G", "T/T": "A/A"}, eligible),
-             (rs9934438, {"C/C": "G/G", "C/T": "A/G", "T/C": "A/G", "T/T": "A/A"}, None),
-             (rs8050894, {"G/G": "G/G", "C/G": "A/G", "G/C": "A/G", "C/C": "A/A"}, eligible)]
-    for snp, table, ok in rules:
-        guess = snp.map(lambda g, t=table: t.get(str(g).strip(), np.nan))
-        fill = out.isna() & guess.notna()
-        if ok is not None:
-            fill &= ok
-        out = out.where(~fill, guess)
-    return out
-
-
 def age_to_decades(value) -> float:
     """IWPC age in decades: ``"70 - 79"`` -> 7, ``"90+"`` -> 9, 65 (years) -> 6, blank -> NaN.
+
+    Raises
+    ------
+    InputError
+        Not a number or bin, or an age outside
+        :data:`~bio_mtl.dosing.covariates.PLAUSIBLE` (e.g. 300 or -5 years).
 
     Examples
     --------
@@ -188,6 +169,7 @@ def age_to_decades(value) -> float:
             raise InputError(msg) from None
     else:
         years = float(match.group(1))
+    check_plausible("age", years)
     return float(min(int(years // 10), 9))
 
 
@@ -209,10 +191,13 @@ def tidy_iwpc(raw: pd.DataFrame, *, path: object = None) -> tuple[pd.DataFrame, 
     Raises
     ------
     MissingColumnError
-        If a required column is absent (the message names it and the file).
+        If a required column is absent (the message names it and the file); the outcome
+        ``Therapeutic Dose of Warfarin`` is optional (NaN when absent: patients to predict).
+    InputError
+        An implausible or non-numeric age, height or weight, or a genotype cell that does not
+        parse (naming the row).
     """
     cols = _required_columns(raw, path)
-    index = raw.index
     ancestry = raw[cols["Race (OMB)"]].map(
         lambda r: _RACE.get(_norm(r), "other") if isinstance(r, str) else "other")
     ages = []
@@ -220,36 +205,69 @@ def tidy_iwpc(raw: pd.DataFrame, *, path: object = None) -> tuple[pd.DataFrame, 
         try:
             ages.append(age_to_decades(value))
         except InputError as exc:
-            raise InputError(exc.problem, path=path, record=f"row {i + 1}") from None
+            raise InputError(f"column {cols['Age']!r}: {exc.problem}", path=path,
+                             record=f"row {i + 1}") from None
     site_col = _find(raw, "Project Site")
     id_col = _find(raw, "PharmGKB Subject ID")
-    stable_col = _find(raw, "Subject Reached Stable Dose of Warfarin")
-    dose = pd.to_numeric(raw[cols["Therapeutic Dose of Warfarin"]], errors="coerce")
-    stable = dose.notna() & (dose > 0)
-    if stable_col is not None:
-        stable &= pd.to_numeric(raw[stable_col], errors="coerce").fillna(1.0) == 1.0
+    dose = _dose_column(raw, path)
     rs1639 = _snp_column(raw, "-1639")
-    vkorc1 = impute_vkorc1(rs1639, rs2359612=_snp_column(raw, "2255"),
-                           rs9934438=_snp_column(raw, "1173"),
-                           rs8050894=_snp_column(raw, "1542"), ancestry=ancestry)
-    n_imputed = int((vkorc1.notna() & rs1639.map(lambda g: str(g).strip() not in _GENOTYPES))
-                    .sum())
-    cyp = raw[cols["CYP2C9 consensus"]].map(
-        lambda g: str(g).strip().replace(" ", "") if isinstance(g, str) and g.strip() else np.nan)
+    try:
+        vkorc1 = impute_vkorc1(rs1639, rs2359612=_snp_column(raw, "2255"),
+                               rs9934438=_snp_column(raw, "1173"),
+                               rs8050894=_snp_column(raw, "1542"), ancestry=ancestry)
+    except InputError as exc:
+        raise type(exc)(exc.problem, path=path, record=exc.record) from None
     frame = pd.DataFrame({
         "patient_id": raw[id_col].astype(str).values if id_col else [f"row{i + 1}"
                                                                       for i in range(len(raw))],
         "site": raw[site_col].astype(str).values if site_col else "unknown",
         "age_decades": ages,
-        "height_cm": pd.to_numeric(raw[cols["Height (cm)"]], errors="coerce").values,
-        "weight_kg": pd.to_numeric(raw[cols["Weight (kg)"]], errors="coerce").values,
+        "height_cm": _measure(raw, cols["Height (cm)"], "height_cm", path),
+        "weight_kg": _measure(raw, cols["Weight (kg)"], "weight_kg", path),
         "ancestry": ancestry.values,
         "amiodarone": _flag(raw, "Amiodarone (Cordarone)").values,
         "inducer": np.clip(sum(_flag(raw, n) for n in _INDUCERS).values, 0, 1),
-        "cyp2c9": cyp.values, "vkorc1": vkorc1.values, "drug": "warfarin",
-        "dose_mg_per_week": dose.values, "stable": stable.values,
-    }, index=index)
-    return frame, n_imputed
+        "cyp2c9": raw[cols["CYP2C9 consensus"]].map(_diplotype_cell).values,
+        "vkorc1": vkorc1.values, "drug": "warfarin",
+        "dose_mg_per_week": dose.values, "stable": _stable(raw, dose).values,
+    }, index=raw.index)
+    return frame, int((vkorc1.notna() & rs1639.isna()).sum())
+
+
+def _diplotype_cell(value) -> str | float:
+    return str(value).strip().replace(" ", "") if isinstance(value, str) and value.strip() \
+        else np.nan
+
+
+def _measure(raw: pd.DataFrame, col: str, name: str, path) -> np.ndarray:
+    """A height or weight column: numbers or blank, each plausible (errors name the row)."""
+    values = pd.to_numeric(raw[col], errors="coerce")
+    text = raw[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                        else str(v).strip())
+    bad = values.isna() & text.ne("")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"column {col!r}: {raw[col].iloc[i]!r} is not a number", path=path,
+                         record=f"row {i + 1}")
+    check_plausible_column(name, values, column=col, path=path)
+    return values.to_numpy(float)
+
+
+def _dose_column(raw: pd.DataFrame, path) -> pd.Series:
+    """The outcome ``Therapeutic Dose of Warfarin`` (all NaN when the table has none: a table
+    of new patients to predict)."""
+    col = _find(raw, "Therapeutic Dose of Warfarin")
+    if col is None:
+        return pd.Series(np.nan, index=raw.index)
+    return pd.to_numeric(raw[col], errors="coerce")
+
+
+def _stable(raw: pd.DataFrame, dose: pd.Series) -> pd.Series:
+    stable = dose.notna() & (dose > 0)
+    col = _find(raw, "Subject Reached Stable Dose of Warfarin")
+    if col is not None:
+        stable &= pd.to_numeric(raw[col], errors="coerce").fillna(1.0) == 1.0
+    return stable
 
 
 def trainable_mask(frame: pd.DataFrame) -> np.ndarray:
@@ -298,16 +316,17 @@ def read_iwpc(source: str | os.PathLike = "iwpc") -> IWPCCohort:
                       n_vkorc1_imputed=n_imputed)
 
 
+#: CYP2C9 alleles the published IWPC algorithm has categories for; any other allele makes the
+#: patient "CYP2C9 unknown" in the formula (IWPC genotyped *2 and *3 only).
+IWPC_CYP2C9_ALLELES = ("*1", "*2", "*3")
 _CYP_CATEGORIES = {"*1/*1": None, "*1/*2": "cyp2c9_12", "*1/*3": "cyp2c9_13",
                    "*2/*2": "cyp2c9_22", "*2/*3": "cyp2c9_23", "*3/*3": "cyp2c9_33"}
 
 
 def _cyp_category(value) -> str | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.strip():
         return "cyp2c9_unknown"
-    alleles = sorted(value.replace(" ", "").split("/"), key=lambda a: (len(a), a))
-    key = "/".join(alleles)
-    return _CYP_CATEGORIES.get(key, "cyp2c9_unknown")
+    return _CYP_CATEGORIES.get("/".join(parse_diplotype("CYP2C9", value)), "cyp2c9_unknown")
 
 
 def iwpc_design_matrix(frame: pd.DataFrame) -> pd.DataFrame:
@@ -317,7 +336,9 @@ def iwpc_design_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     ----------
     frame
         Tidy patients with ``age_decades``, ``height_cm``, ``weight_kg``, ``ancestry``,
-        ``amiodarone``, ``inducer``, ``cyp2c9`` (diplotype) and ``vkorc1`` (-1639 genotype).
+        ``amiodarone``, ``inducer``, ``cyp2c9`` (diplotype) and ``vkorc1`` (-1639 genotype,
+        either strand: read by :func:`~bio_mtl.dosing.vkorc1.vkorc1_genotype`). CYP2C9 alleles
+        outside :data:`IWPC_CYP2C9_ALLELES` are scored as "CYP2C9 unknown", as published.
     """
     names = [k for k in PHARMACOGENETIC_COEFFICIENTS if k != "intercept"]
     out = pd.DataFrame(0.0, index=frame.index, columns=names)
@@ -325,7 +346,9 @@ def iwpc_design_matrix(frame: pd.DataFrame) -> pd.DataFrame:
         out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for label in ("asian", "black", "other"):
         out[label] = (frame["ancestry"] == label).astype(float)
-    vk = frame["vkorc1"].map(lambda g: _GENOTYPES.get(str(g).strip(), "unknown"))
+    cells = frame["vkorc1"]
+    parsed = {v: vkorc1_genotype(v) for v in cells.dropna().unique()}
+    vk = cells.map(lambda g: parsed.get(g, np.nan)).fillna("unknown")
     out["vkorc1_AG"] = (vk == "A/G").astype(float)
     out["vkorc1_AA"] = (vk == "A/A").astype(float)
     out["vkorc1_unknown"] = (vk == "unknown").astype(float)

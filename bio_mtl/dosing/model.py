@@ -48,7 +48,6 @@ from .features import (
     CLINICAL_FEATURES,
     COMED_FEATURES,
     GENE_FEATURES,
-    GENETIC_FEATURES,
     PATHWAY_GENES,
     feature_table,
 )
@@ -69,6 +68,12 @@ class DosingModel(Estimator):
         ``"mse"``, ``"huber"`` or ``"l1"`` on the ``target`` scale.
     vkorc1_by_ancestry
         Let the VKORC1 -1639A effect differ between Asian, Black and other patients.
+    cyp2c9_poor_metabolizer
+        Learn an extra lowering of CYP2C9 clearance for CPIC poor metabolizers (activity
+        score AS <= 0.5: *2/*3, *3/*3, ...), proportional to ``max(0, 1 - AS)``, on top of the
+        per-allele effects, which add up to too little for them (docs/dose.md). Off by default
+        so that models saved without it load and retrain unchanged; the shipped
+        ``warfarin_iwpc_v1`` uses it.
     epochs, lr, batch_size, weight_decay
         Optimisation (AdamW, cosine decay) through :class:`bio_mtl.mtl.trainer.Trainer`.
     alpha
@@ -103,13 +108,15 @@ class DosingModel(Estimator):
     kind = "dosing"
 
     def __init__(self, *, hidden: int = 0, target: str = "log", loss: str = "mse",
-                 vkorc1_by_ancestry: bool = True, epochs: int = 80, lr: float = 0.03,
+                 vkorc1_by_ancestry: bool = True, cyp2c9_poor_metabolizer: bool = False,
+                 epochs: int = 80, lr: float = 0.03,
                  batch_size: int = 512, weight_decay: float = 1e-4, alpha: float = 0.1,
                  calibration_fraction: float = 0.15, seed: int = 0) -> None:
         self.hidden = hidden
         self.target = target
         self.loss = loss
         self.vkorc1_by_ancestry = vkorc1_by_ancestry
+        self.cyp2c9_poor_metabolizer = cyp2c9_poor_metabolizer
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -122,7 +129,8 @@ class DosingModel(Estimator):
     def _build(self, drugs: list[str], intercepts: dict[str, float] | None = None
                ) -> MultiTaskModel:
         return build_module(drugs, intercepts or {}, hidden=self.hidden,
-                            vkorc1_by_ancestry=self.vkorc1_by_ancestry)
+                            vkorc1_by_ancestry=self.vkorc1_by_ancestry,
+                            cyp2c9_poor_metabolizer=self.cyp2c9_poor_metabolizer)
 
     def _tasks(self, drugs: list[str]) -> list[TaskSpec]:
         return [TaskSpec(name=d, kind="regression", loss=self.loss, metrics=("mae",))
@@ -133,7 +141,8 @@ class DosingModel(Estimator):
                            weight_decay=self.weight_decay, grad_clip=5.0, seed=self.seed)
 
     def _tensors(self, feats: pd.DataFrame) -> dict[str, torch.Tensor]:
-        return model_tensors(feats, self.standardisation_, self.untrained_genes_)
+        return model_tensors(feats, self.standardisation_, self.untrained_genes_,
+                             self.module_.encoder.genetic_inputs)
 
     def _batches(self, feats: pd.DataFrame, drug: np.ndarray, t: np.ndarray,
                  drugs: list[str]) -> TensorBatches:
@@ -391,7 +400,8 @@ class DosingModel(Estimator):
             "pathways": self.pathway_names_, "standardisation": self.standardisation_,
             "conformal_q": {k: (None if not np.isfinite(v) else v)
                             for k, v in self.conformal_q_.items()},
-            "features": {"genetic": list(GENETIC_FEATURES), "comed": list(COMED_FEATURES),
+            "features": {"genetic": list(self.module_.encoder.genetic_inputs),
+                         "comed": list(COMED_FEATURES),
                          "clinical": list(CLINICAL_FEATURES)}}
 
     def _restore(self, config: dict, directory: Path) -> None:

@@ -6,7 +6,11 @@ co-medication), e.g. ``log CYP2C9 clearance = -(w2 * n*2 + w3 * n*3 + wo * defic
 - wa * amiodarone + wi * inducer + u * unknown``. Sign constraints make activity monotone in
 allele function (a loss-of-function allele never raises activity; an inducer never lowers it),
 and ``w3 = w2 + softplus(d) >= w2`` keeps the CPIC order *1 > *2 > *3 for CYP2C9 (CPIC
-activity values 1, 0.5, 0; Theken et al., Clin Pharmacol Ther 2020;108:191-200).
+activity values 1, 0.5, 0; Theken et al., Clin Pharmacol Ther 2020;108:191-200). With
+``cyp2c9_poor_metabolizer`` an extra ``- wp * max(0, 1 - AS)`` (``wp >= 0``, AS the CPIC
+activity score) lowers CYP2C9 clearance of CPIC poor metabolizers (AS <= 0.5) beyond the sum
+of their alleles' effects: in IWPC, *2/*3 and *3/*3 patients need less than a per-allele
+(activity-score) model predicts (docs/dose.md, model card).
 
 Each drug head is log-linear: ``log dose = b + beta . log_activity + gamma . clinical`` plus an
 optional small MLP; a prodrug (clopidogrel-like) simply learns a negative ``beta``.
@@ -27,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .features import CLINICAL_FEATURES, COMED_FEATURES, GENETIC_FEATURES
+from .features import CLINICAL_FEATURES, COMED_FEATURES, CYP2C9_POOR, genetic_inputs
 
 __all__ = ["PATHWAYS", "DrugHead", "DrugHeadConfig", "PathwayEncoder", "PathwayEncoderConfig",
            "pathway_spec"]
@@ -38,7 +42,7 @@ PATHWAYS: dict[str, dict[str, tuple[int, float]]] = {
     "CYP2C9 clearance": {"cyp2c9_star2": (-1, math.log(2 / 1.5)),
                          "cyp2c9_star3": (-1, math.log(2.0)),
                          "cyp2c9_other_deficit": (-1, 0.35), "cyp2c9_unknown": (0, 0.0),
-                         "amiodarone": (-1, 0.3), "inducer": (1, 0.3)},
+                         CYP2C9_POOR: (-1, 0.1), "amiodarone": (-1, 0.3), "inducer": (1, 0.3)},
     "VKORC1 sensitivity": {"vkorc1_a": (1, 0.4), "vkorc1_unknown": (0, 0.0),
                            "vkorc1_a_asian": (0, 0.0), "vkorc1_a_black": (0, 0.0)},
     "CYP4F2 activity": {"cyp4f2_t": (-1, 0.1), "cyp4f2_unknown": (0, 0.0)},
@@ -46,18 +50,24 @@ PATHWAYS: dict[str, dict[str, tuple[int, float]]] = {
                           "cyp2c19_unknown": (0, 0.0), "cyp2c19_inhibitor": (-1, 0.3),
                           "inducer": (1, 0.2)},
 }
-_INPUTS = GENETIC_FEATURES + COMED_FEATURES
 
 
-def pathway_spec(*, vkorc1_by_ancestry: bool = True) -> dict[str, dict[str, tuple[int, float]]]:
-    """:data:`PATHWAYS`, optionally without the ancestry-specific VKORC1 terms.
+def pathway_spec(*, vkorc1_by_ancestry: bool = True, cyp2c9_poor_metabolizer: bool = False
+                 ) -> dict[str, dict[str, tuple[int, float]]]:
+    """:data:`PATHWAYS`, optionally without the ancestry-specific VKORC1 terms or the CYP2C9
+    poor-metabolizer term.
 
     Parameters
     ----------
     vkorc1_by_ancestry
         Keep ``vkorc1_a_asian`` and ``vkorc1_a_black`` (the -1639A effect per ancestry).
+    cyp2c9_poor_metabolizer
+        Keep ``cyp2c9_poor`` (``max(0, 1 - activity score)``): an extra lowering of CYP2C9
+        clearance for CPIC poor metabolizers (activity score <= 0.5) on top of the per-allele
+        effects.
     """
     drop = () if vkorc1_by_ancestry else ("vkorc1_a_asian", "vkorc1_a_black")
+    drop += () if cyp2c9_poor_metabolizer else (CYP2C9_POOR,)
     return {k: {n: v for n, v in spec.items() if n not in drop} for k, spec in PATHWAYS.items()}
 
 
@@ -74,9 +84,16 @@ class PathwayEncoderConfig:
     vkorc1_by_ancestry
         Let the VKORC1 -1639A effect differ between Asian, Black and other patients
         (:func:`pathway_spec`).
+    cyp2c9_poor_metabolizer
+        Add the input ``cyp2c9_poor`` (``max(0, 1 - activity score)``, the last genetic
+        input) and its effect on CYP2C9 clearance: CPIC poor metabolizers (*2/*3, *3/*3, ...)
+        need less than the per-allele effects add up to (the published IWPC coefficients put
+        *2/*3 and *3/*3 0.46 sqrt(mg/week) below the sum of their alleles' effects; Klein et
+        al. 2009).
     """
 
     vkorc1_by_ancestry: bool = True
+    cyp2c9_poor_metabolizer: bool = False
 
 
 class PathwayEncoder(nn.Module):
@@ -97,19 +114,25 @@ class PathwayEncoder(nn.Module):
     def __init__(self, config: PathwayEncoderConfig | None = None) -> None:
         super().__init__()
         self.config = config or PathwayEncoderConfig()
-        self.pathways = pathway_spec(vkorc1_by_ancestry=self.config.vkorc1_by_ancestry)
-        sign = torch.zeros(len(_INPUTS), len(self.pathways))
+        self.pathways = pathway_spec(
+            vkorc1_by_ancestry=self.config.vkorc1_by_ancestry,
+            cyp2c9_poor_metabolizer=self.config.cyp2c9_poor_metabolizer)
+        #: genetic input columns, in order (the genetic tensor's columns)
+        self.genetic_inputs = genetic_inputs(
+            cyp2c9_poor_metabolizer=self.config.cyp2c9_poor_metabolizer)
+        inputs = self.genetic_inputs + COMED_FEATURES
+        sign = torch.zeros(len(inputs), len(self.pathways))
         present = torch.zeros_like(sign)
         raw = torch.zeros_like(sign)
         for j, spec in enumerate(self.pathways.values()):
             for name, (s, init) in spec.items():
-                i = _INPUTS.index(name)
+                i = inputs.index(name)
                 sign[i, j], present[i, j] = s, 1.0
                 raw[i, j] = _inv_softplus(init) if s else init
         self.register_buffer("sign", sign)
         self.register_buffer("present", present)
         self.raw = nn.Parameter(raw)
-        i2, i3 = _INPUTS.index("cyp2c9_star2"), _INPUTS.index("cyp2c9_star3")
+        i2, i3 = inputs.index("cyp2c9_star2"), inputs.index("cyp2c9_star3")
         self._order = (i2, i3, list(self.pathways).index("CYP2C9 clearance"))
         # star3 magnitude = star2 magnitude + softplus(extra): CPIC order *3 below *2
         self.extra = nn.Parameter(torch.tensor(_inv_softplus(math.log(2.0) - math.log(4 / 3))))

@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .advice import iwpc_scope_note, warfarin_warnings
 from .alleles import genes
+from .covariates import PLAUSIBLE, check_plausible
 from .features import tidy_patients
 from .genotypes import PatientGenotype
 from .iwpc import iwpc_pharmacogenetic_dose
+from .table_genotypes import row_genotypes
 
 if TYPE_CHECKING:
     from .model import DosingModel
@@ -32,8 +35,6 @@ __all__ = ["ADDED_COLUMNS", "NO_ANCESTRY", "PLAUSIBLE", "PatientDose", "ancestry
 ADDED_COLUMNS = ("dose_mg_per_week", "dose_lower", "dose_upper", "warnings")
 #: The warning for a patient whose ancestry is not given.
 NO_ANCESTRY = "ancestry not given: modelled as IWPC 'missing or mixed race'"
-#: Plausible ranges of a single patient's age (years), weight (kg) and height (cm).
-PLAUSIBLE = {"age": (0, 120), "weight": (1, 400), "height": (30, 260)}
 
 
 @dataclass
@@ -51,12 +52,17 @@ class PatientDose:
     iwpc
         The published IWPC pharmacogenetic dose (warfarin only; ``None`` when height or
         weight is missing or for another drug).
+    iwpc_note
+        What the IWPC formula could not score for this patient (e.g. CYP2C9 *6/*6 scored as
+        "genotype unknown"), or ``None``.
     activity
         ``{pathway: activity relative to the reference patient}`` (NaN: gene not learned).
     genotypes
         :func:`genotype_rows` of the patient.
     warnings
-        Imputed or out-of-range covariates, ignored genotypes, unknown genes.
+        Imputed or out-of-range covariates, ignored genotypes, unknown genes, and for
+        warfarin the CPIC 2017 advice and a dose below the smallest dispensable one
+        (:func:`~bio_mtl.dosing.advice.warfarin_warnings`).
     """
 
     drug: str
@@ -68,6 +74,7 @@ class PatientDose:
     activity: dict[str, float] = field(default_factory=dict)
     genotypes: list[tuple] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    iwpc_note: str | None = None
 
 
 def patient_frame(genotype: PatientGenotype, *, age: float, weight: float | None = None,
@@ -92,12 +99,12 @@ def patient_frame(genotype: PatientGenotype, *, age: float, weight: float | None
     Raises
     ------
     InputError
-        A value outside :data:`PLAUSIBLE`.
+        A value outside :data:`~bio_mtl.dosing.covariates.PLAUSIBLE` (the same bounds as
+        for a table of patients).
     """
-    for key, value in (("age", age), ("weight", weight), ("height", height)):
-        lo, hi = PLAUSIBLE[key]
-        if value is not None and not lo <= value <= hi:
-            raise InputError(f"--{key} {value:g} is not plausible (expected {lo}-{hi})")
+    for key, name, value in (("age", "age", age), ("weight", "weight_kg", weight),
+                             ("height", "height_cm", height)):
+        check_plausible(name, value, label=f"--{key}")
     row = {"patient_id": "patient", "age": age, "weight_kg": weight, "height_cm": height,
            "ancestry": ancestry, "amiodarone": int(amiodarone), "inducer": int(inducer),
            "drug": drug, "genotype": "(given)"}
@@ -120,10 +127,11 @@ def iwpc_dose(frame: pd.DataFrame, genotype: PatientGenotype) -> float | None:
 
 
 def genotype_rows(genotype: PatientGenotype) -> list[tuple[str, str, object, str]]:
-    """``(gene, genotype, activity score, CPIC phenotype)`` for every gene of the allele table.
+    """``(gene, genotype, CPIC activity score, CPIC phenotype)`` for every gene of the table.
 
-    VKORC1 has no star alleles: its -1639G>A genotype is shown on the gene's (minus) strand,
-    i.e. the plus-strand rs9923231 C/T as G/A.
+    Only CYP2C9 has a CPIC activity score; CYP2C19 has a phenotype only (``"-"`` in the score
+    column). VKORC1 has no star alleles: its -1639G>A genotype is shown on the gene's (minus)
+    strand, i.e. the plus-strand rs9923231 C/T as G/A.
 
     Examples
     --------
@@ -169,12 +177,15 @@ def predict_patient(model: DosingModel, genotype: PatientGenotype, *, age: float
                           amiodarone=amiodarone, inducer=inducer, drug=drug)
     pred, lo, hi = model.predict_interval(frame, drug=drug)
     act = model.pathway_activity(frame).iloc[0]
+    advice = warfarin_warnings(genotype, ancestry=ancestry, dose=float(pred[0])) \
+        if drug == "warfarin" else []
     return PatientDose(drug=drug, dose=float(pred[0]), lower=float(lo[0]), upper=float(hi[0]),
                        coverage=1 - model.alpha,
                        iwpc=iwpc_dose(frame, genotype) if drug == "warfarin" else None,
                        activity={k: float(v) for k, v in act.items()},
                        genotypes=genotype_rows(genotype),
-                       warnings=model.range_warnings(frame)[0])
+                       warnings=model.range_warnings(frame)[0] + advice,
+                       iwpc_note=iwpc_scope_note(genotype) if drug == "warfarin" else None)
 
 
 def ancestry_missing(raw: pd.DataFrame) -> np.ndarray:
@@ -222,6 +233,12 @@ def predict_table(model: DosingModel, raw: pd.DataFrame, frame: pd.DataFrame, *,
     warnings = model.range_warnings(frame)
     for i in np.flatnonzero(ancestry_missing(raw)):
         warnings[i].insert(0, NO_ANCESTRY)
+    drugs = frame["drug"].astype(str).to_numpy() if "drug" in frame else \
+        np.full(len(frame), model.drugs_[0])
+    ancestry = frame["ancestry"].to_numpy()
+    for i, geno in enumerate(row_genotypes(frame, path=path)):
+        if drugs[i] == "warfarin":
+            warnings[i] += warfarin_warnings(geno, ancestry=ancestry[i], dose=float(pred[i]))
     added = {"dose_mg_per_week": np.round(pred, 2), "dose_lower": np.round(lo, 2),
              "dose_upper": np.round(hi, 2)}
     for col in act.columns:

@@ -160,7 +160,7 @@ def test_vcf_errors_are_one_line_without_htslib_noise(warfarin_model_dir, write_
                       ("16", 31107689, "rs9923231", "C", "T", "1/1")], build=None,
                      chr_prefix=False)
     _one_line_error(_invoke([*base, "--vcf", path, "--build", "GRCh38"]), 3,
-                    "none of the 13 supported positions", "wrong build? (--build GRCh37)")
+                    "none of the 14 supported positions", "wrong build? (--build GRCh37)")
     res = _invoke([*base, "--vcf", path])
     assert res.exit_code == 0 and "[W::" not in res.output, res.output
     assert "*1/*2" in res.output and "GRCh37" in res.output   # the source names the build

@@ -113,5 +113,5 @@ def test_vkorc1_is_shown_on_the_gene_strand_and_implausible_values_refused():
     rows = genotype_rows(parse_genotype_string("CYP2C9=*1/*3; rs9923231=T/T"))
     assert rows[0] == ("CYP2C9", "*1/*3", 1.0, "intermediate metabolizer")
     assert ("VKORC1", "-1639 A/A", "-", "no CPIC phenotype") in rows
-    with pytest.raises(InputError, match="--weight 500 is not plausible"):
+    with pytest.raises(InputError, match="--weight 500 kg is not plausible"):
         patient_frame(parse_genotype_string("CYP2C9=*1/*1"), age=60, weight=500)

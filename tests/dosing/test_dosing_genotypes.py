@@ -11,6 +11,7 @@ from bio_mtl.dosing.genotypes import (
     PatientGenotype,
     activity_score,
     call_diplotype,
+    diplotype_phenotype,
     parse_genotype_string,
     phenotype,
 )
@@ -28,12 +29,14 @@ CYP2C9_CPIC = [("*1/*1", 2.0, "normal metabolizer"), ("*1/*2", 1.5, "intermediat
                ("*1/*13", 1.0, "intermediate metabolizer"),
                ("*1/*14", 1.5, "intermediate metabolizer"), ("*5/*6", 0.5, "poor metabolizer"),
                ("*8/*11", 1.0, "intermediate metabolizer")]
-# CPIC CYP2C19 diplotype -> phenotype (Lee et al. 2022, table 1).
+# CPIC CYP2C19 diplotype -> phenotype (Lee et al. 2022, table 1; *4 is no function).
 CYP2C19_CPIC = [("*1/*1", "normal metabolizer"), ("*1/*17", "rapid metabolizer"),
                 ("*17/*17", "ultrarapid metabolizer"), ("*1/*2", "intermediate metabolizer"),
                 ("*1/*3", "intermediate metabolizer"), ("*2/*17", "intermediate metabolizer"),
                 ("*3/*17", "intermediate metabolizer"), ("*2/*2", "poor metabolizer"),
-                ("*2/*3", "poor metabolizer"), ("*3/*3", "poor metabolizer")]
+                ("*2/*3", "poor metabolizer"), ("*3/*3", "poor metabolizer"),
+                ("*1/*4", "intermediate metabolizer"), ("*4/*17", "intermediate metabolizer"),
+                ("*2/*4", "poor metabolizer"), ("*4/*4", "poor metabolizer")]
 
 
 @pytest.mark.parametrize(("diplotype", "score", "label"), CYP2C9_CPIC)
@@ -46,7 +49,10 @@ def test_cyp2c9_activity_and_phenotype_match_cpic(diplotype, score, label):
 
 @pytest.mark.parametrize(("diplotype", "label"), CYP2C19_CPIC)
 def test_cyp2c19_phenotype_matches_cpic(diplotype, label):
-    assert phenotype("CYP2C19", activity_score("CYP2C19", diplotype)) == label
+    assert diplotype_phenotype("CYP2C19", diplotype) == label
+    g = parse_genotype_string(f"CYP2C19={diplotype}")
+    # CPIC defines no CYP2C19 activity score: a phenotype only
+    assert g.phenotypes["CYP2C19"] == label and "CYP2C19" not in g.activity
 
 
 def test_issue_example_string():
@@ -57,7 +63,7 @@ def test_issue_example_string():
     assert (f["CYP2C9_activity"], f["CYP2C9_star2_count"], f["CYP2C9_star3_count"]) == \
         (1.0, 0.0, 1.0)
     assert f["VKORC1_1639A_count"] == 1.0 and f["CYP4F2_rs2108622_T_count"] == 1.0
-    assert math.isnan(f["CYP2C19_activity"]) and g.phenotypes["CYP2C19"] == "unknown"
+    assert math.isnan(f["CYP2C19_function_sum"]) and g.phenotypes["CYP2C19"] == "unknown"
     assert g.warnings == ["not genotyped (modelled as unknown): CYP2C19"]
 
 
@@ -82,7 +88,8 @@ def test_vkorc1_both_strands(text, count):
     ("rs1799853=C|T; rs1057910=C|A", "*2/*3"),      # phased, trans
     ("rs1799853=C|T; rs1057910=A|C", None),         # phased, cis: no known allele has both
     ("rs1799853=T/T; rs1057910=A/C", None),         # three variant alleles
-    ("rs4244285=A/A", "*2/*2"), ("rs12248560=C/T; rs4244285=G/A", "*2/*17"),
+    ("rs4244285=A/A", "*2/*2"), ("rs12248560=C/T; rs4244285=G/A; rs28399504=A/A", "*2/*17"),
+    ("rs12248560=C/T; rs4244285=G/A", None),       # *17 not called: rs28399504 untyped
     ("rs9332131=GA/G", "*1/*6"), ("rs2108622=T/T", "*3/*3")])
 def test_diplotype_calling_from_variants(text, diplotype):
     g = parse_genotype_string(text)
@@ -125,13 +132,16 @@ def test_bad_genotypes_raise_one_line_errors(text, error, fragments):
 
 def test_phenotype_and_activity_reject_impossible_values():
     assert phenotype("CYP2C9", math.nan) == "unknown"
-    for gene, score in (("CYP2C9", 2.5), ("CYP2C9", 0.25), ("CYP2C19", 0.5), ("CYP2C19", 4)):
+    for score in (2.5, 0.25, 4):
         with pytest.raises(InputError, match="not possible"):
-            phenotype(gene, score)
-    with pytest.raises(InputError, match="no CPIC phenotype"):
-        phenotype("VKORC1", 1.0)
-    with pytest.raises(UnknownAlleleError, match="no activity values"):
-        activity_score("VKORC1", "*1/*1")
+            phenotype("CYP2C9", score)
+    for gene in ("CYP2C19", "VKORC1"):
+        with pytest.raises(InputError, match=f"no CPIC activity score for {gene}"):
+            phenotype(gene, 1.0)
+        with pytest.raises(UnknownAlleleError, match=f"CPIC defines no activity score for {gene}"):
+            activity_score(gene, "*1/*1")
+    with pytest.raises(InputError, match="no CPIC phenotype for VKORC1"):
+        diplotype_phenotype("VKORC1", "*1/*1")
 
 
 def test_table_facts():
@@ -141,7 +151,10 @@ def test_table_facts():
               "rs9923231": (31096368, 31107689, "C", "T"),
               "rs2108622": (15879621, 15990431, "C", "T"),
               "rs4244285": (94781859, 96541616, "G", "A"),
-              "rs12248560": (94761900, 96521657, "C", "T")}
+              "rs12248560": (94761900, 96521657, "C", "T"),
+              # PharmCAT CYP2C19_translation.json: g.94762706A>G (GRCh38); GRCh37 NC_000010.10
+              # g.96522463 (806 bp downstream of c.-806 at 96521657, as in GRCh38)
+              "rs28399504": (94762706, 96522463, "A", "G")}
     for rsid, (b38, b37, ref, alt) in expect.items():
         a = variants()[rsid]
         assert (a.pos["GRCh38"], a.pos["GRCh37"], a.ref, a.alt) == (b38, b37, ref, alt)
@@ -152,7 +165,7 @@ def test_table_facts():
         if a.gene == "CYP2C9":   # CPIC: normal 1, decreased 0.5, no function 0
             assert a.activity == {"normal function": 1.0, "decreased function": 0.5,
                                   "no function": 0.0}[a.function]
-    assert list(genes()["CYP2C19"]) == ["*1", "*2", "*3", "*17"]
+    assert list(genes()["CYP2C19"]) == ["*1", "*2", "*3", "*4", "*17"]
 
 
 def test_features_same_from_columns_and_string():

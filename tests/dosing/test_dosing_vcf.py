@@ -13,7 +13,8 @@ SITES = {"*2": ("10", 94942290, 96702047, "rs1799853", "C", "T"),
          "*6": ("10", 94949281, 96709038, "rs9332131", "GA", "G"),
          "vk": ("16", 31096368, 31107689, "rs9923231", "C", "T"),
          "f2": ("19", 15879621, 15990431, "rs2108622", "C", "T"),
-         "c19*17": ("10", 94761900, 96521657, "rs12248560", "C", "T")}
+         "c19*17": ("10", 94761900, 96521657, "rs12248560", "C", "T"),
+         "c19*4": ("10", 94762706, 96522463, "rs28399504", "A", "G")}
 
 
 def _rows(gts, build="GRCh38"):
@@ -29,10 +30,10 @@ def _rows(gts, build="GRCh38"):
 @pytest.mark.parametrize("fmt", ["vcf", "gz", "bgz"])
 def test_grch38_calls_in_every_format(write_vcf, fmt):
     path = write_vcf(_rows({"*2": "0/0", "*3": "0/1", "*6": "0/0", "vk": "1/1", "f2": "0/1",
-                            "c19*17": "0/1"}), fmt=fmt)
+                            "c19*17": "0/1", "c19*4": "0/0"}), fmt=fmt)
     g = genotype_from_vcf(path)
     assert g.diplotypes == {"CYP2C9": "*1/*3", "CYP2C19": "*1/*17", "CYP4F2": "*1/*3"}
-    assert g.activity == {"CYP2C9": 1.0, "CYP2C19": 2.5}
+    assert g.activity == {"CYP2C9": 1.0}   # CPIC defines no CYP2C19 activity score
     assert g.phenotypes == {"CYP2C9": "intermediate metabolizer",
                             "CYP2C19": "rapid metabolizer"}
     assert g.features()["VKORC1_1639A_count"] == 2.0
@@ -86,7 +87,7 @@ def test_no_call_makes_gene_unknown(write_vcf):
 
 def test_vcf_without_needed_positions(write_vcf):
     path = write_vcf([("1", 1000, "rs1", "A", "G", "0/1")])
-    with pytest.raises(InputError, match="none of the 13 supported positions"):
+    with pytest.raises(InputError, match="none of the 14 supported positions"):
         genotype_from_vcf(path)
     g = genotype_from_vcf(path, assume_reference=True)
     assert g.diplotypes == {"CYP2C9": "*1/*1", "CYP2C19": "*1/*1", "CYP4F2": "*1/*1"}
