@@ -64,11 +64,13 @@ def train_expression(ctx, data, tasks, batch_key, adversarial_batch, out_dir, la
     from ..expression import ExpressionModel, read_h5ad
     from ..mtl.distributed import cleanup, init_from_env, is_main_process
     from .console import RichProgress
+    from .outputs import check_outputs
 
     spec = _parse_tasks(tasks)
     if adversarial_batch and batch_key is None:
         raise click.UsageError("--adversarial-batch needs --batch-key (the obs column of the "
                                "batch the adversary removes)")
+    check_outputs(folders={"'--out'": out_dir}, inputs=[data])
     model = ExpressionModel(latent_dim=latent_dim, hidden_dim=hidden_dim,
                             n_top_genes=n_top_genes, adversarial_batch=adversarial_batch,
                             rotation=rotation, epochs=epochs, batch_size=batch_size, lr=lr,

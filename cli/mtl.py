@@ -24,6 +24,13 @@ def _load(config_path: str, seed: int | None, epochs: int | None):
     return config
 
 
+def _check(config_path: str, config, *, out_dir: str) -> None:
+    """Refuse (exit 2) an --out that cannot be written or would overwrite an input."""
+    from .outputs import check_outputs
+
+    check_outputs(folders={"'--out'": out_dir}, inputs=[config_path, config.data.path])
+
+
 def _quiet(ctx: click.Context) -> bool:
     obj = ctx.find_root().obj
     return bool(obj and obj.get("quiet"))
@@ -109,6 +116,7 @@ def train(ctx, config_path, out_dir, seed, epochs) -> None:
     from .console import RichProgress, print_table
 
     config = _load(config_path, seed, epochs)
+    _check(config_path, config, out_dir=out_dir)
     init_from_env()  # under torchrun: one process per rank, DDP inside the trainer
     quiet = _quiet(ctx) or not is_main_process()
     try:
@@ -151,7 +159,9 @@ def evaluate(model_dir, config_path, output) -> None:
     from ..mtl.config import load_config
     from ..mtl.experiment import MultiTaskEstimator, jsonable
     from .console import print_table
+    from .outputs import check_outputs
 
+    check_outputs({"'-o' / '--output'": output}, inputs=[config_path], model_dirs=[model_dir])
     est = MultiTaskEstimator.load(model_dir)
     metrics = est.evaluate(config=load_config(config_path) if config_path else None)
     if output:
@@ -181,6 +191,7 @@ def negative_transfer(ctx, config_path, out_dir, seed, epochs) -> None:
     from .console import RichProgress, print_table
 
     config = _load(config_path, seed, epochs)
+    _check(config_path, config, out_dir=out_dir)
     quiet = _quiet(ctx)
     report = compare(config, progress=RichProgress(enabled=not quiet))
     cols = ["task", "metric", "single", "joint", "difference", "relative"]
@@ -215,6 +226,7 @@ def pareto(ctx, config_path, out_dir, points, seed, epochs) -> None:
     from .console import RichProgress, print_table
 
     config = _load(config_path, seed, epochs)
+    _check(config_path, config, out_dir=out_dir)
     grid = weight_grid(points)
     quiet = _quiet(ctx)
     rows = sweep_weights(config, grid, progress=RichProgress(enabled=not quiet))
