@@ -104,6 +104,9 @@ def model_anndata(model, data: Sequence, *, n_components: int = 10, seed: int = 
     CheckpointError
         Not a checkpoint.
     """
-    adapter = get_adapter(checkpoint_kind(model))
+    try:
+        adapter = get_adapter(checkpoint_kind(model))
+    except ConfigError as exc:
+        raise ConfigError(f"{model}: {exc}") from None
     return adapter(model, list(data), n_components=n_components, seed=seed, path=path)
 
