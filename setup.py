@@ -8,7 +8,7 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = {}
-exec((HERE / "bio_mtl" / "_version.py").read_text(), VERSION)  # noqa: S102 - our own file
+exec((HERE / "bio_mtl" / "_version.py").read_text(), VERSION)
 
 setup(
     name="bio-mtl",
@@ -47,6 +47,8 @@ setup(
         "matplotlib>=3.7",
         "cyvcf2>=0.30",
         "statsmodels>=0.13",  # bio_mtl.dissect: conditional likelihood-ratio tests
+        # predict-structure --backend onnx: export (onnx) and run (onnxruntime) the graphs
+        "onnx>=1.15", "onnxruntime>=1.17",
     ],
     extras_require={
         # pydssp: the build-structure-dataset fallback backend, so its tests run

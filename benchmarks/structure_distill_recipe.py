@@ -87,8 +87,11 @@ def smoke(device: str) -> None:
     from bio_mtl.structure.data import Chain, collate
     from bio_mtl.structure.distill import add_soft_targets
     from bio_mtl.structure.estimator import StructureEnsembleModel, StructureModel
-    from bio_mtl.structure.model import StructureModelConfig, build_structure_model
-    from bio_mtl.structure.model import structure_tasks
+    from bio_mtl.structure.model import (
+        StructureModelConfig,
+        build_structure_model,
+        structure_tasks,
+    )
 
     seq = "MKTAYIAKQRQISFVKSHFSRQ" * 3
     chain = Chain("x", seq, encode_sequence(seq), np.arange(len(seq)) % 8,

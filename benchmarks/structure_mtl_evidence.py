@@ -49,8 +49,8 @@ from bio_mtl.mtl.negative_transfer import delta_m
 from bio_mtl.mtl.trainer import TrainConfig
 from bio_mtl.mtl.weighting import WEIGHTINGS
 from bio_mtl.structure.data import CB513_OVERLAP_IDS, join_rsa, read_chains, split_chains
-from bio_mtl.structure.metrics import score_predictions
 from bio_mtl.structure.estimator import StructureModel
+from bio_mtl.structure.metrics import score_predictions
 from bio_mtl.structure.model import StructureModelConfig
 from bio_mtl.structure.train import StructureDataConfig, limit_rsa_labels
 

@@ -33,8 +33,14 @@ class RichProgress:
     def start(self, total: int | None, description: str) -> None:
         if not self.enabled:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         if self._progress is None:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-dose": ("dose_train", "train_dose", "Train the multi-drug dosing model."),
     "evaluate-dose": ("dose_train", "evaluate_dose",
                       "Cross-validate dosing models against the IWPC algorithms."),
+    "calibrate-dose": ("dose_calibrate", "calibrate_dose",
+                       "Calibrate a dosing model to a new site from its first patients."),
     "train-expression": ("expression", "train_expression",
                          "Train a multi-task expression model on an AnnData file."),
     "dissect": ("dissect", "dissect", "Report what each latent dimension tracks."),

@@ -16,15 +16,18 @@ while writing (a full disk) are :class:`bio_mtl.errors.OutputError`, exit code 5
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import click
 
 from .._io import is_inside, same_file
 
-__all__ = ["check_outputs"]
+__all__ = ["check_outputs", "finite_json", "stdout_closed_quietly"]
 
 
 def _first_existing(path: Path) -> Path:
@@ -127,3 +130,47 @@ def check_outputs(files: Mapping[str, str | os.PathLike | None] | None = None,
                                          "command reads; give a path outside it",
                                          param_hint=option)
         (_check_folder if is_folder else _check_file)(path, option)
+
+
+@contextlib.contextmanager
+def stdout_closed_quietly() -> Iterator[None]:
+    """Stop without an error message when the reader of stdout goes away (``... | head``).
+
+    As click's own ``main`` does for EPIPE (exit code 1, nothing printed): later writes and
+    the interpreter's final flush go to ``/dev/null`` instead of raising again.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        raise click.exceptions.Exit(1) from None
+
+
+def finite_json(value):
+    """``value`` with every NaN or infinite float replaced by ``None`` (strict JSON null).
+
+    Parameters
+    ----------
+    value
+        Nested dicts, lists and tuples of JSON-ready values.
+
+    Returns
+    -------
+    object
+        The same structure (tuples become lists).
+
+    Examples
+    --------
+    >>> finite_json({"q3": 0.5, "f1": float("nan"), "r": [1.0, float("inf")]})
+    {'q3': 0.5, 'f1': None, 'r': [1.0, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value

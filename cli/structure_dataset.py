@@ -38,16 +38,15 @@ def build_structure_dataset(ctx: click.Context, structures: tuple[str, ...], out
     """
     from ..structure.dataset_builder import build_records, write_records
     from .console import RichProgress
-    from .structure_common import check_output_file, output_errors
+    from .outputs import check_outputs
 
-    check_output_file(output, "'-o' / '--output'")
+    check_outputs({"'-o' / '--output'": output}, inputs=structures)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     chain_list = None if chains is None else [c for c in chains.split(",") if c.strip()]
     progress = RichProgress(enabled=not quiet and len(structures) > 5)
     records = build_records(structures, context=context, dssp=dssp, chains=chain_list,
                             backend=backend, progress=progress)
-    with output_errors(output, "'-o' / '--output'"):
-        write_records(records, output)
+    write_records(records, output)
     if not quiet:
         n_res = sum(len(r["seq"]) for r in records)
         n_lab = sum(r["mask"].count("1") for r in records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import click
 
@@ -56,9 +57,11 @@ def train_structure(ctx, train_paths, rsa_paths, val_paths, val_fraction, out_di
     from ..mtl.distributed import cleanup, init_from_env, is_main_process
     from ..structure.embeddings import ESMEmbedder
     from .console import RichProgress
-    from .structure_common import check_output_dir
+    from .outputs import check_outputs
 
-    check_output_dir(out_dir, "'--out'")
+    check_outputs(folders={"'--out'": out_dir, "'--embedding-cache'": embedding_cache},
+                  inputs=[*train_paths, *rsa_paths, *val_paths, config_path],
+                  model_dirs=[init_from])
     if not train_paths and not rsa_paths:
         raise click.UsageError("no training data: pass --train and/or --rsa-train")
     if val_paths and val_fraction is not None:
@@ -172,15 +175,13 @@ def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbon
     from ..structure.embeddings import embedder_for
     from ..structure.metrics import metrics_markdown, score_predictions
     from ..structure.pretrained import load_model
-    from .structure_common import (
-        check_output_file,
-        finite_json,
-        output_errors,
-        stdout_closed_quietly,
-    )
+    from .outputs import check_outputs, finite_json, stdout_closed_quietly
 
-    check_output_file(output, "'-o' / '--output'")
-    check_output_file(markdown, "'--markdown'")
+    check_outputs({"'-o' / '--output'": output, "'--markdown'": markdown},
+                  {"'--embedding-cache'": embedding_cache}, inputs=data, model_dirs=[model_name])
+    if output and markdown and os.path.realpath(output) == os.path.realpath(markdown):
+        raise click.BadParameter("-o and --markdown name the same file; give two paths",
+                                 param_hint="'--markdown'")
     sets = {name: read_chains(path) for name, path in _set_names(data).items()}
     model = load_model(model_name)
     embedder = embedder_for(model, backbone, cache_dir=embedding_cache)
@@ -191,11 +192,11 @@ def evaluate_structure(model_name, data, output, markdown, batch_tokens, backbon
         results[name] = finite_json(score_predictions(preds, chains))
     table = metrics_markdown(results)
     if output:
-        with output_errors(output, "'-o' / '--output'"), atomic_write(output) as handle:
+        with atomic_write(output) as handle:
             json.dump(results, handle, indent=2, allow_nan=False)
             handle.write("\n")
     if markdown:
-        with output_errors(markdown, "'--markdown'"), atomic_write(markdown) as handle:
+        with atomic_write(markdown) as handle:
             handle.write(table)
     with stdout_closed_quietly():
         click.echo(table)

@@ -44,7 +44,7 @@ def test_the_recipe_builds_an_application(tmp_path, monkeypatch, registries_rest
     monkeypatch.syspath_prepend(str(tmp_path))
     app = importlib.import_module("peptide_app")
     namespace = dict(vars(app), out_dir=tmp_path)
-    exec(compile(blocks[3], str(DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(blocks[3], str(DOC), "exec"), namespace)
     model = namespace["again"]
     assert type(model).__name__ == "PeptideModel" and model.kind == "peptide"
     # it learned: charge is a linear function of the composition

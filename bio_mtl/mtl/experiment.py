@@ -41,8 +41,15 @@ from .architectures import ModelConfig, build_model
 from .checkpoint import load_weights
 from .config import SECTIONS, DataConfig, ExperimentConfig, config_to_dict, parse_config
 from .estimator import Estimator
-from .synthetic import (TabularData, fingerprint, make_synthetic, read_csv_tasks, split_indices,
-                        standardize, tabular_batches)
+from .synthetic import (
+    TabularData,
+    fingerprint,
+    make_synthetic,
+    read_csv_tasks,
+    split_indices,
+    standardize,
+    tabular_batches,
+)
 from .tasks import TaskSpec
 from .train_config import TrainConfig
 from .trainer import Trainer

@@ -25,6 +25,8 @@ SHIPPED: dict[str, tuple[str, str]] = {
     "ss_rsa_cnnbilstm_ens2_nsp2_v1": ("structure-ensemble", "ss_rsa_cnnbilstm_ens2_nsp2_v1"),
     "ss_rsa_cnnbilstm_nsp2_v1": ("structure", "ss_rsa_cnnbilstm_nsp2_v1"),
     "ss_rsa_resdcnn_nsp2_v1": ("structure", "ss_rsa_resdcnn_nsp2_v1"),
+    "ss_rsa_dis_dcnn96x10_kd_nsp2_v1": ("structure", "ss_rsa_dis_dcnn96x10_kd_nsp2_v1"),
+    "ss_rsa_dis_ens3_nsp2_v1": ("structure-ensemble", "ss_rsa_dis_ens3_nsp2_v1"),
     "warfarin_iwpc_v1": ("dosing", "dose_warfarin_iwpc_v1"),
 }
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["StructureDataConfig", "StructureEnsembleModel", "StructureModel",
-           "StructureModelConfig", "StructurePrediction", "build_structure_model", "load_model",
-           "predict_structure", "q3", "q8", "read_chains", "read_sequences", "rsa_mae",
-           "rsa_pearson", "sov", "write_predictions"]
+           "StructureModelConfig", "StructurePrediction", "build_structure_model",
+           "iter_predictions", "load_model", "parse_sequences", "predict_structure", "q3", "q8",
+           "read_chains", "read_sequences", "rsa_mae", "rsa_pearson", "sov", "write_predictions"]
 
 _WHERE = {
     "StructureModelConfig": "model", "build_structure_model": "model",
     "StructureModel": "estimator", "StructureEnsembleModel": "estimator",
     "StructureDataConfig": "train", "StructurePrediction": "results", "load_model": "pretrained",
-    "predict_structure": "predict", "q3": "metrics", "q8": "metrics", "sov": "metrics",
+    "predict_structure": "predict", "iter_predictions": "predict",
+    "parse_sequences": "io", "q3": "metrics", "q8": "metrics", "sov": "metrics",
     "rsa_mae": "metrics", "rsa_pearson": "metrics", "read_chains": "data",
     "read_sequences": "io", "write_predictions": "io",
 }

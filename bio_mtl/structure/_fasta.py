@@ -26,8 +26,7 @@ Examples
 
 from __future__ import annotations
 
-import io
-import itertools
+import collections
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -88,56 +87,91 @@ def _source_name(source) -> str:
     return "<stdin>" if str(source) == "-" else str(source)
 
 
-def _read_text(source, name: str) -> str:
-    with text_input(source, what="file") as handle:
+class _Lines:
+    """The lines of a FASTA text handle for Biopython's parser, read lazily and counted.
+
+    Biopython's :class:`~Bio.SeqIO.FastaIO.FastaIterator` reads from this; it notes each
+    record's header line number and the residues on each of its lines (for messages such as
+    "position 57 (line 2)"), so nothing but the current record is held in memory. Decoding
+    problems, NUL bytes and truncated gzip members become :class:`FastaFormatError`.
+    """
+
+    def __init__(self, handle: IO[str], name: str) -> None:
+        self._handle = handle
+        self.name = name
+        self.number = 0  # lines read so far
+        self.records: collections.deque[tuple[int, list[int]]] = collections.deque()
+        self._pending: str | None = None
+
+    def first_header(self) -> bool:
+        """Skip leading blank lines up to the first header (``False``: an empty file).
+
+        Raises
+        ------
+        FastaFormatError
+            The first non-blank line is not a ``>`` header.
+        """
+        while True:
+            line = self._next_line()
+            if not line:
+                return False
+            if line.strip():
+                break
+        if not line.startswith(">"):
+            shown = " ".join(line.split())
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise FastaFormatError(
+                f"does not look like FASTA (first line {shown!r} does not start with '>'); "
+                "pass a FASTA file of protein sequences", path=self.name)
+        self._pending = line
+        return True
+
+    def _next_line(self) -> str:
         try:
-            text = handle.read()
+            line = self._handle.readline()
         except UnicodeDecodeError:
-            raise FastaFormatError("does not look like FASTA (binary content, not UTF-8 text)",
-                                   path=name) from None
+            raise FastaFormatError("does not look like FASTA (binary content, not UTF-8 "
+                                   "text)", path=self.name) from None
         except (OSError, EOFError) as exc:  # truncated or corrupt gzip
-            raise FastaFormatError(f"cannot be read ({exc})", path=name) from None
-    if isinstance(text, bytes):
-        raise FastaFormatError("expected a text handle, got a binary one", path=name)
-    if "\x00" in text:
-        raise FastaFormatError("does not look like FASTA (binary content)", path=name)
-    return text
+            raise FastaFormatError(f"cannot be read ({exc})", path=self.name) from None
+        if isinstance(line, bytes):
+            raise FastaFormatError("expected a text handle, got a binary one", path=self.name)
+        if "\x00" in line:
+            raise FastaFormatError("does not look like FASTA (binary content)", path=self.name)
+        if line:
+            self.number += 1
+        return line
 
+    def read(self, size: int = -1) -> str:
+        """Only ``read(0)`` is used (Biopython's text-mode check)."""
+        if size:
+            raise NotImplementedError("read the lines one at a time")
+        return ""
 
-def _header_lines(text: str, name: str) -> list[int]:
-    """1-based line numbers of the ``>`` header lines; checks that the file starts like FASTA."""
-    headers: list[int] = []
-    first_seen = False
-    for number, line in enumerate(text.split("\n"), 1):  # as Biopython splits
-        if not first_seen:
-            if not line.strip():
-                continue
-            if not line.startswith(">"):
-                shown = " ".join(line.split())
-                shown = shown if len(shown) <= 40 else shown[:37] + "..."
-                raise FastaFormatError(
-                    f"does not look like FASTA (first line {shown!r} does not start with '>'); "
-                    "pass a FASTA file of protein sequences", path=name)
-            first_seen = True
+    def readline(self) -> str:
+        """The next line, noted as a header or as residues of the current record."""
+        if self._pending is not None:
+            line, self._pending = self._pending, None
+        else:
+            line = self._next_line()
         if line.startswith(">"):
-            headers.append(number)
-    if not first_seen:
-        raise FastaFormatError("empty file: no FASTA records", path=name)
-    return headers
+            self.records.append((self.number, []))
+        elif line and self.records:
+            self.records[-1][1].append(len("".join(line.split())))
+        return line
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.readline, "")
 
 
-def _line_of(text_lines: list[str], header_line: int, position: int) -> int:
+def _line_of(header_line: int, residues_per_line: list[int], position: int) -> int:
     """Line number holding residue ``position`` (1-based) of the record at ``header_line``."""
     seen = 0
-    number = header_line
-    for number in range(header_line + 1, len(text_lines) + 1):
-        line = text_lines[number - 1]
-        if line.startswith(">"):
-            break
-        seen += len("".join(line.split()))
+    for offset, count in enumerate(residues_per_line, 1):
+        seen += count
         if seen >= position:
-            return number
-    return number
+            return header_line + offset
+    return header_line + len(residues_per_line)
 
 
 def _is_nucleotide(seq: str) -> tuple[bool, float]:
@@ -193,7 +227,10 @@ def _clean(seq: str, rid: str, name: str, where: Callable[[int], str], unknown: 
 
 def parse_sequences(source: str | os.PathLike | IO[str], *,
                     unknown: str = "x") -> Iterator[SequenceRecord]:
-    """Iterate over the validated protein sequences of a FASTA file.
+    """Iterate over the validated protein sequences of a FASTA file, reading it lazily.
+
+    The file is read line by line as the records are consumed (a proteome of any size is never
+    held in memory); only the ids seen so far are kept, to refuse a duplicate.
 
     Parameters
     ----------
@@ -214,42 +251,42 @@ def parse_sequences(source: str | os.PathLike | IO[str], *,
     FastaFormatError
         Not FASTA, empty file, empty or duplicate id, empty sequence, nucleotide sequence,
         gaps or internal stop codon; the message names the file, record, line and position.
+        A problem is raised when the reader reaches it: records before it have been yielded.
     UnknownResidueError
         A letter outside the protein alphabet (or a non-standard one with ``unknown="error"``).
     """
-    from Bio import SeqIO
+    from Bio.SeqIO.FastaIO import FastaIterator
 
     if unknown not in ("x", "error"):
         raise ConfigError(f"unknown={unknown!r}: choose 'x' or 'error'")
     name = _source_name(source)
-    text = _read_text(source, name)
-    headers = _header_lines(text, name)
-    lines = text.split("\n")
-    seen: dict[str, int] = {}
-    # start at the first header: Biopython's "fasta" format refuses leading blank lines
-    parsed = SeqIO.parse(io.StringIO(text[text.index(">"):]), "fasta")
-    for k in itertools.count():
-        try:
-            rec = next(parsed)
-        except StopIteration:
-            break
-        except ValueError as exc:  # anything Biopython itself rejects
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FastaFormatError(f"not valid FASTA ({reason})", path=name) from None
-        line = headers[k]
-        if not rec.id:
-            raise FastaFormatError(f"record {k + 1} (line {line}) has an empty id; "
-                                   "write an identifier after '>'", path=name)
-        if rec.id in seen:
-            raise FastaFormatError(f"duplicate id (lines {seen[rec.id]} and {line}); ids "
-                                   "must be unique", path=name, record=rec.id)
-        seen[rec.id] = line
+    with text_input(source, what="file") as handle:
+        lines = _Lines(handle, name)
+        if not lines.first_header():
+            raise FastaFormatError("empty file: no FASTA records", path=name)
+        seen: dict[str, int] = {}
+        for k, rec in enumerate(FastaIterator(lines)):
+            yield _checked(rec, k, lines.records.popleft(), seen, name, unknown)
 
-        def where(pos: int, _line: int = line) -> str:
-            return f" (line {_line_of(lines, _line, pos)})"
 
-        seq = _clean(str(rec.seq), rec.id, name, where, unknown, line=line)
-        yield SequenceRecord(rec.id, seq, rec.description)
+def _checked(rec, k: int, lines: tuple[int, list[int]], seen: dict[str, int], name: str,
+             unknown: str) -> SequenceRecord:
+    """The validated :class:`SequenceRecord` of Biopython's record ``k``; ``lines`` is its
+    header's line number and the residues on each of its lines."""
+    line, residues_per_line = lines
+
+    def where(position: int) -> str:
+        return f" (line {_line_of(line, residues_per_line, position)})"
+
+    if not rec.id:
+        raise FastaFormatError(f"record {k + 1} (line {line}) has an empty id; "
+                               "write an identifier after '>'", path=name)
+    if rec.id in seen:
+        raise FastaFormatError(f"duplicate id (lines {seen[rec.id]} and {line}); ids "
+                               "must be unique", path=name, record=rec.id)
+    seen[rec.id] = line
+    seq = _clean(str(rec.seq), rec.id, name, where, unknown, line=line)
+    return SequenceRecord(rec.id, seq, rec.description)
 
 
 def read_sequences(source: str | os.PathLike | IO[str], *,

@@ -8,7 +8,8 @@ One import point for the three families, each in its own module:
   :data:`RESIDUE_MAP`);
 * labelled chains in the shared JSON-lines format: :func:`read_labelled` (here);
 * prediction output (:mod:`._writers`): :func:`write_predictions`, :func:`write_summary`,
-  :func:`format_table` and the :data:`FORMATS` registry.
+  the streaming :class:`PredictionWriter` and :func:`open_output`, :func:`format_table` and
+  the :data:`FORMATS` registry.
 
 Examples
 --------
@@ -33,12 +34,21 @@ from ._fasta import (
     read_sequences,
 )
 from ._inputs import text_input
-from ._writers import EXPOSED_RSA, FORMATS, format_table, write_predictions, write_summary
+from ._writers import (
+    DISORDER_COLUMNS,
+    EXPOSED_RSA,
+    FORMATS,
+    PredictionWriter,
+    format_table,
+    open_output,
+    write_predictions,
+    write_summary,
+)
 from .alphabet import AMINO_ACIDS, SS8
 
-__all__ = ["EXPOSED_RSA", "FORMATS", "RESIDUE_MAP", "SequenceRecord", "format_table",
-           "parse_sequences", "read_labelled", "read_sequence", "read_sequences",
-           "write_predictions", "write_summary"]
+__all__ = ["DISORDER_COLUMNS", "EXPOSED_RSA", "FORMATS", "RESIDUE_MAP", "PredictionWriter",
+           "SequenceRecord", "format_table", "open_output", "parse_sequences", "read_labelled",
+           "read_sequence", "read_sequences", "write_predictions", "write_summary"]
 
 _LABELLED_SEQ = frozenset(AMINO_ACIDS) | frozenset(RESIDUE_MAP)
 _SS8_SET = frozenset(SS8)

@@ -1,24 +1,34 @@
-"""Batch prediction with a structure model (no file I/O).
+"""Batch prediction with a structure model (no file I/O), streaming in constant memory.
 
-Sequences are sorted by length and packed into batches of at most ``batch_tokens`` padded
-residues, then returned in input order. Sequences longer than ``chunk_size`` are predicted in
-overlapping windows whose outputs are stitched at the centre of each overlap, so memory stays
-bounded for any length (e.g. titin, ~35,000 residues) and every residue keeps at least
-``overlap / 2`` residues of context on both sides.
+The records are read lazily and cut, in order, into blocks of about :data:`BLOCK_TOKENS`
+residues (:func:`prediction_blocks`). Within a block, sequences are sorted by length and packed
+into batches of at most ``batch_tokens`` padded residues; the block's results are handed on in
+input order before the next block is read (:func:`iter_predictions`), so memory does not grow
+with the number of sequences. Sequences longer than ``chunk_size`` are predicted in overlapping
+windows whose outputs are stitched at the centre of each overlap, so memory stays bounded for
+any length (e.g. titin, ~35,000 residues) and every residue keeps at least ``overlap / 2``
+residues of context on both sides. A shard (:func:`shard_blocks`) is a contiguous run of
+blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .._progress import NullProgress, ProgressCallback
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .alphabet import PAD_INDEX, SS8_TO_SS3_INDEX, encode_sequence
 from .results import StructurePrediction
 
-__all__ = ["chunk_spans", "predict_structure"]
+__all__ = ["BLOCK_TOKENS", "block_sizes", "chunk_spans", "iter_predictions", "predict_structure",
+           "prediction_blocks", "shard_blocks"]
+
+#: Residues of the largest prediction block (:func:`prediction_blocks`). Memory while
+#: predicting is about 60 bytes per residue of one block (~16 MB) on top of the model and
+#: one batch; larger blocks only sort lengths into batches a little better.
+BLOCK_TOKENS = 1 << 18
 
 
 def chunk_spans(length: int, chunk_size: int, overlap: int) -> list[tuple[int, int, int, int]]:
@@ -47,27 +57,168 @@ def chunk_spans(length: int, chunk_size: int, overlap: int) -> list[tuple[int, i
     return spans
 
 
-def _records(records) -> list[tuple[str, str]]:
-    out = []
+def _record(i: int, rec) -> tuple[str, str]:
+    """``(id, upper-case sequence)`` of input item ``i``."""
+    if isinstance(rec, (tuple, list)):
+        rid, seq = rec[0], rec[1]
+    elif hasattr(rec, "seq"):
+        rid, seq = getattr(rec, "id", f"seq{i + 1}"), rec.seq
+    else:
+        rid, seq = f"seq{i + 1}", rec
+    seq = str(seq).upper()
+    if not seq:
+        raise InputError("empty sequence", record=str(rid))
+    return str(rid), seq
+
+
+def prediction_blocks(records: Iterable, *, batch_tokens: int = 16384,
+                       block_tokens: int = BLOCK_TOKENS) -> Iterator[list[tuple[str, str]]]:
+    """Cut the records, in order, into the blocks the predictor batches together.
+
+    Block ``j`` takes records until it holds at least ``min(batch_tokens * 2**j,
+    block_tokens)`` residues: the first blocks are small (the first rows come out after
+    one forward pass), later ones large enough for good length-sorted batches. The cut
+    depends only on the record lengths from the start of the input, so every run (and every
+    shard, :func:`shard_blocks`) batches a record with the same neighbours and predicts it
+    bit for bit the same (the floating-point result of a batched forward pass depends, in
+    its last bits, on the other sequences of the batch).
+
+    Parameters
+    ----------
+    records
+        ``(id, seq)`` pairs, Biopython records or plain strings, read lazily.
+    batch_tokens, block_tokens
+        The first block's and the largest block's residue target.
+
+    Yields
+    ------
+    list of (id, seq)
+        Consecutive records; together they are the input in order.
+
+    Examples
+    --------
+    >>> [len(w) for w in prediction_blocks(["A" * 40] * 10, batch_tokens=50,
+    ...                                      block_tokens=150)]
+    [2, 3, 4, 1]
+    """
+    block: list[tuple[str, str]] = []
+    residues, target, step = 0, min(batch_tokens, block_tokens), 0
     for i, rec in enumerate(records):
-        if isinstance(rec, (tuple, list)):
-            rid, seq = rec[0], rec[1]
-        elif hasattr(rec, "seq"):
-            rid, seq = getattr(rec, "id", f"seq{i + 1}"), rec.seq
-        else:
-            rid, seq = f"seq{i + 1}", rec
-        seq = str(seq).upper()
-        if not seq:
-            raise InputError("empty sequence", record=rid)
-        out.append((str(rid), seq))
-    return out
+        block.append(_record(i, rec))
+        residues += len(block[-1][1])
+        if residues >= target:
+            yield block
+            block, residues, step = [], 0, step + 1
+            target = min(batch_tokens << min(step, 62), block_tokens)
+    if block:
+        yield block
+
+
+def block_sizes(records: Iterable, *, batch_tokens: int = 16384,
+                block_tokens: int = BLOCK_TOKENS) -> list[tuple[int, int]]:
+    """``(records, residues)`` of each block of :func:`prediction_blocks`, in order.
+
+    A first pass over a file (it also validates every record before any work is done) gives
+    the number of blocks a shard needs (:func:`shard_blocks`) and the residues to expect.
+
+    Examples
+    --------
+    >>> block_sizes(["A" * 40] * 10, batch_tokens=50, block_tokens=150)
+    [(2, 80), (3, 120), (4, 160), (1, 40)]
+    """
+    return [(len(b), sum(len(s) for _, s in b))
+            for b in prediction_blocks(records, batch_tokens=batch_tokens,
+                                       block_tokens=block_tokens)]
+
+
+def shard_blocks(index: int, count: int, n_blocks: int) -> range:
+    """The blocks (:func:`prediction_blocks`) that shard ``index`` of ``count`` predicts.
+
+    Shard ``K`` of ``N`` (1-based) takes the ``K``-th of ``N`` contiguous runs of blocks,
+    ``floor((K - 1) n / N)`` up to ``floor(K n / N)``: every block (so every record) belongs
+    to exactly one shard, the shards follow the input order (their outputs concatenate into
+    the single run's), and they hold about the same number of residues.
+
+    Parameters
+    ----------
+    index, count
+        ``1 <= index <= count``.
+    n_blocks
+        The input's number of blocks.
+
+    Examples
+    --------
+    >>> [list(shard_blocks(k, 3, 7)) for k in (1, 2, 3)]
+    [[0, 1], [2, 3], [4, 5, 6]]
+    """
+    if not 1 <= index <= count:
+        raise ConfigError(f"shard {index}/{count}: the shard number must be between 1 and "
+                          f"{count}")
+    return range((index - 1) * n_blocks // count, index * n_blocks // count)
+
+
+def iter_predictions(records: Iterable, model, *, batch_tokens: int = 16384,
+                     chunk_size: int = 1000, overlap: int = 100,
+                     block_tokens: int = BLOCK_TOKENS, blocks: range | None = None,
+                     embedder: Callable[[Sequence[str]], list] | None = None,
+                     progress: ProgressCallback | None = None,
+                     total: int | None = None) -> Iterator[StructurePrediction]:
+    """Predict the records block by block, yielding each result as soon as it is ready.
+
+    Memory does not grow with the number of records: records are read lazily and each block
+    (:func:`prediction_blocks`, at most ``block_tokens`` residues plus one record) is
+    predicted and handed on before the next one is read. Results are those of
+    :func:`predict_structure`, bit for bit.
+
+    Parameters
+    ----------
+    records, model, batch_tokens, chunk_size, overlap, embedder
+        As in :func:`predict_structure`.
+    block_tokens
+        Residues of the largest block (:data:`BLOCK_TOKENS`).
+    blocks
+        Only predict the blocks with these indices (a shard, :func:`shard_blocks`); the
+        records of the others are read and skipped.
+    progress
+        Optional progress callback, advanced by the residues of each forward pass (so also
+        within one long sequence, whose ``chunk_size`` windows are batched separately).
+    total
+        Residues expected, passed to ``progress.start`` (``None``: unknown).
+
+    Yields
+    ------
+    StructurePrediction
+        In input order.
+    """
+    import torch
+
+    model.check_is_fitted()
+    if model.config_.input_dim is not None and embedder is None:
+        raise InputError("this structure model takes per-residue embeddings; pass an embedder "
+                         "(e.g. --backbone esm2_t6_8M_UR50D)")
+    progress = progress or NullProgress()
+    progress.start(total, "predicting residues")
+    model.module_.eval()
+    for k, block in enumerate(prediction_blocks(records, batch_tokens=batch_tokens,
+                                                block_tokens=block_tokens)):
+        if blocks is not None and k not in blocks:
+            if k >= blocks.stop:
+                break
+            continue
+        with torch.inference_mode():
+            done = _predict_block(block, model, batch_tokens, (chunk_size, overlap),
+                                  embedder, progress)
+        done.reverse()
+        while done:  # hand each result on and forget it: the caller decides what to keep
+            yield done.pop()
+    progress.finish()
 
 
 def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
                       chunk_size: int = 1000, overlap: int = 100,
                       embedder: Callable[[Sequence[str]], list] | None = None,
                       progress: ProgressCallback | None = None) -> list[StructurePrediction]:
-    """Predict SS8, SS3 and RSA for every sequence.
+    """Predict SS8, SS3, RSA (and disorder, for models with that head) for every sequence.
 
     Parameters
     ----------
@@ -90,37 +241,37 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
     Returns
     -------
     list of StructurePrediction
-        In input order. Missing heads give NaN (e.g. RSA of an SS-only model).
+        In input order. Missing heads give NaN (e.g. RSA of an SS-only model) or ``None``
+        (disorder). :func:`iter_predictions` yields the same results one at a time.
     """
-    import torch
+    items = [_record(i, rec) for i, rec in enumerate(records)]
+    return list(iter_predictions(items, model, batch_tokens=batch_tokens,
+                                 chunk_size=chunk_size, overlap=overlap, embedder=embedder,
+                                 progress=progress, total=sum(len(s) for _, s in items)))
 
-    model.check_is_fitted()
-    items = _records(records)
+
+def _predict_block(items: list[tuple[str, str]], model, batch_tokens: int,
+                    chunking: tuple[int, int], embedder,
+                    progress: ProgressCallback) -> list[StructurePrediction]:
+    """Predictions of one block's records: their pieces sorted by length, in batches."""
     network, config = model.module_, model.config_
-    if config.input_dim is not None and embedder is None:
-        raise InputError("this structure model takes per-residue embeddings; pass an embedder "
-                         "(e.g. --backbone esm2_t6_8M_UR50D)")
-    progress = progress or NullProgress()
     pieces = [(r, s, e, kf, kt) for r, (_, seq) in enumerate(items)
-              for s, e, kf, kt in chunk_spans(len(seq), chunk_size, overlap)]
-    ss8 = [np.full((len(s), 8), np.nan, dtype=np.float32) for _, s in items]
-    ss3 = [np.full((len(s), 3), np.nan, dtype=np.float32) for _, s in items]
-    rsa = [np.full(len(s), np.nan, dtype=np.float32) for _, s in items]
-    progress.start(sum(len(s) for _, s in items), "predicting")
-    network.eval()
-    with torch.inference_mode():
-        for batch in _length_batches(pieces, batch_tokens):
-            segs = [pieces[j] for j in batch]
-            p8, p3, r_out = _forward(network, config,
-                                     [items[r][1][s:e] for r, s, e, _, _ in segs], embedder)
-            for i, (r, s, _, kf, kt) in enumerate(segs):
-                a, b = kf - s, kt - s
-                for store, probs in ((ss8, p8), (ss3, p3), (rsa, r_out)):
-                    if probs is not None:
-                        store[r][kf:kt] = probs[i, a:b].numpy()
-                progress.advance(kt - kf)
-    progress.finish()
-    return [StructurePrediction(rid, seq, ss8[r], ss3[r], rsa[r])
+              for s, e, kf, kt in chunk_spans(len(seq), *chunking)]
+    shapes = {"ss8": 8, "ss3": 3, "rsa": 0, "disorder": 0}
+    stores = {task: [np.full((len(s), n) if n else len(s), np.nan, dtype=np.float32)
+                     for _, s in items] for task, n in shapes.items()}
+    has = set()
+    for batch in _length_batches(pieces, batch_tokens):
+        segs = [pieces[j] for j in batch]
+        out = _forward(network, config, [items[r][1][s:e] for r, s, e, _, _ in segs], embedder)
+        has.update(task for task, value in out.items() if value is not None)
+        for i, (r, s, _, kf, kt) in enumerate(segs):
+            for task, probs in out.items():
+                if probs is not None:
+                    stores[task][r][kf:kt] = probs[i, kf - s:kt - s].numpy()
+        progress.advance(sum(kt - kf for _, _, _, kf, kt in segs))
+    return [StructurePrediction(rid, seq, stores["ss8"][r], stores["ss3"][r], stores["rsa"][r],
+                                stores["disorder"][r] if "disorder" in has else None)
             for r, (rid, seq) in enumerate(items)]
 
 
@@ -143,8 +294,9 @@ def _length_batches(pieces: list[tuple[int, int, int, int, int]],
 
 
 def _forward(network, config, seqs: list[str], embedder):
-    """SS8 probabilities, SS3 probabilities and RSA, ``(N, W, ·)`` each (``None`` where the
-    network lacks the head), for one padded batch of sequence pieces."""
+    """``{"ss8", "ss3", "rsa", "disorder"}``: SS8 and SS3 probabilities ``(N, W, 8 | 3)``, RSA
+    and the probability of disorder ``(N, W)`` (``None`` where the network lacks the head), for
+    one padded batch of sequence pieces."""
     import torch
 
     width = max(len(s) for s in seqs)
@@ -169,5 +321,6 @@ def _forward(network, config, seqs: list[str], embedder):
         p3 = out["ss3"].float().softmax(-1)
     else:
         p3 = None
-    r_out = out["rsa"].float() if "rsa" in out else None
-    return p8, p3, r_out
+    rsa = out["rsa"].float() if "rsa" in out else None
+    disorder = out["disorder"].float().softmax(-1)[..., 1] if "disorder" in out else None
+    return {"ss8": p8, "ss3": p3, "rsa": rsa, "disorder": disorder}

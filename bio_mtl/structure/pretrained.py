@@ -14,11 +14,16 @@ import os
 from ..resources import available
 from .estimator import StructureEnsembleModel, StructureModel, load_structure
 
-__all__ = ["DEFAULT_MODEL", "PRETRAINED", "available_models", "load_model",
-           "ss_rsa_cnnbilstm_ens2_nsp2_v1", "ss_rsa_cnnbilstm_nsp2_v1", "ss_rsa_resdcnn_nsp2_v1"]
+__all__ = ["ACCURATE_MODEL", "DEFAULT_MODEL", "FAST_MODEL", "PRETRAINED", "available_models",
+           "load_model", "ss_rsa_cnnbilstm_ens2_nsp2_v1", "ss_rsa_cnnbilstm_nsp2_v1",
+           "ss_rsa_dis_dcnn96x10_kd_nsp2_v1", "ss_rsa_dis_ens3_nsp2_v1", "ss_rsa_resdcnn_nsp2_v1"]
 
 #: The model ``predict-structure`` uses without ``--model``.
 DEFAULT_MODEL = "ss_rsa_cnnbilstm_ens2_nsp2_v1"
+#: The fastest shipped model (a distilled convolutional student with ONNX graphs).
+FAST_MODEL = "ss_rsa_dis_dcnn96x10_kd_nsp2_v1"
+#: The most accurate shipped model (slower than the default).
+ACCURATE_MODEL = "ss_rsa_dis_ens3_nsp2_v1"
 
 #: Shipped structure model name -> one-line description (the names are those of
 #: :data:`bio_mtl.resources.SHIPPED` whose kind is a structure kind).
@@ -29,6 +34,11 @@ PRETRAINED = {
                                 "(single sequence); NetSurfP-2.0 train + RSA-labelled DSSP chains",
     "ss_rsa_resdcnn_nsp2_v1": "SS8 + SS3 + RSA; residual dilated CNN on residue tokens (single "
                               "sequence); NetSurfP-2.0 train + RSA-labelled DSSP chains",
+    "ss_rsa_dis_dcnn96x10_kd_nsp2_v1": "the fast choice: SS8 + SS3 + RSA + disorder; 10-block "
+                                       "dilated CNN distilled from a teacher ensemble; ships "
+                                       "its ONNX graph (--backend onnx)",
+    "ss_rsa_dis_ens3_nsp2_v1": "the accurate choice: the default's two CNN + BiLSTM members and "
+                               "a CNN + Transformer (SS8 + SS3 + RSA + disorder); ~3x slower",
 }
 
 
@@ -96,3 +106,27 @@ def ss_rsa_resdcnn_nsp2_v1() -> StructureModel:
     DSSP-labelled PDB chains; see ``MODEL_CARD.md`` beside the weights for data and scores.
     """
     return load_model("ss_rsa_resdcnn_nsp2_v1")
+
+
+def ss_rsa_dis_dcnn96x10_kd_nsp2_v1() -> StructureModel:
+    """The fast shipped model: a convolutional student distilled from a teacher ensemble.
+
+    A 10-block residual dilated CNN (kernel 5, dilations 1-16 twice, 96 channels; 471 k
+    parameters; no recurrence, so every position runs in parallel) with SS8, SS3, RSA and
+    disorder heads, trained on the NetSurfP-2.0 chains with the soft targets of a teacher
+    ensemble (Hinton et al. 2015; :mod:`bio_mtl.structure.distill`). Its folder also holds the
+    exported ONNX graph (``model.onnx``) for the ``onnx`` backend
+    (:func:`bio_mtl.structure.backends.to_backend`). See ``MODEL_CARD.md`` beside the weights.
+    """
+    return load_model("ss_rsa_dis_dcnn96x10_kd_nsp2_v1")
+
+
+def ss_rsa_dis_ens3_nsp2_v1() -> StructureEnsembleModel:
+    """The accurate shipped model: the default's two members and a CNN + Transformer.
+
+    The mean of the two CNN + BiLSTM members of :func:`ss_rsa_cnnbilstm_ens2_nsp2_v1` and a
+    4-block CNN + 4-block Transformer (rotary positions; 4.0 M parameters) trained with SS8,
+    SS3, RSA and disorder heads; disorder comes from that member alone. Chosen on the
+    validation split over larger teacher ensembles. See ``MODEL_CARD.md`` beside the weights.
+    """
+    return load_model("ss_rsa_dis_ens3_nsp2_v1")

@@ -27,6 +27,9 @@ class StructurePrediction:
         ``(L, 3)`` probabilities in ``H, E, C`` order.
     rsa
         ``(L,)`` relative solvent accessibility in [0, 1].
+    disorder
+        ``(L,)`` probability that the residue is disordered (missing from the solved
+        structure), or ``None`` for a model without a ``disorder`` head.
     """
 
     id: str
@@ -34,6 +37,7 @@ class StructurePrediction:
     ss8_probs: np.ndarray
     ss3_probs: np.ndarray
     rsa: np.ndarray
+    disorder: np.ndarray | None = None
 
     @property
     def ss8(self) -> str:
@@ -42,7 +46,13 @@ class StructurePrediction:
 
     @property
     def ss3(self) -> str:
-        """Most probable 3-state string."""
+        """Most probable 3-state string.
+
+        The argmax of the SS3 probabilities, not :attr:`ss8` reduced to three states: the two
+        disagree where the SS8 states of one SS3 class together outweigh the class of the most
+        probable single SS8 state (C 0.40, H 0.35, G 0.25 gives SS8 ``C`` but SS3 ``H``), and
+        where the SS3 head and the SS8 head disagree (see ``docs/structure.md``, "SS3 and SS8
+        strings")."""
         return "".join(SS3[i] for i in self.ss3_probs.argmax(axis=1))
 
     @property

@@ -259,7 +259,7 @@ def test_bad_input_is_refused_cleanly(tmp_path, models, argv, code, pattern):
     result = _run(work, argv, models)
     message = (result.stderr if result.stderr_bytes is not None else result.output).strip()
     assert result.exit_code == code, f"exit {result.exit_code}: {result.output}"
-    assert "Traceback" not in result.output and result.exception is None or \
+    assert ("Traceback" not in result.output and result.exception is None) or \
         isinstance(result.exception, SystemExit), result.output
     lines = [line for line in message.splitlines() if line.strip()]
     assert lines and lines[-1].startswith("Error"), message

@@ -112,8 +112,8 @@ def test_variance_explained_and_top_weights_panel_by_hand():
     import anndata as ad
 
     from bio_mtl.dissect import dissect
-    from bio_mtl.dissect.steps import variance_explained
     from bio_mtl.dissect.plots import dimension_panel
+    from bio_mtl.dissect.steps import variance_explained
 
     z = np.array([[1.0], [-1], [1], [-1]])
     x = np.column_stack([z[:, 0], [1.0, 1, -1, -1]])  # gene 1 = z, gene 2 orthogonal to z

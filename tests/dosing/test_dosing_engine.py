@@ -14,8 +14,8 @@ from bio_mtl.dosing.pathway import DrugHead, DrugHeadConfig, PathwayEncoder
 from bio_mtl.dosing.predict import genotype_rows, patient_frame
 from bio_mtl.dosing.simulate import simulate_cohort
 from bio_mtl.errors import ConfigError, InputError
-from bio_mtl.mtl.estimator import get_estimator
 from bio_mtl.mtl.encoders import get_encoder
+from bio_mtl.mtl.estimator import get_estimator
 from bio_mtl.mtl.heads import get_head
 from bio_mtl.resources import shipped_path
 

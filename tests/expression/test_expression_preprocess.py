@@ -68,8 +68,8 @@ def test_recipe_matches_scanpy_and_log_input_gives_the_same_model_input(counts):
 
 
 def test_new_file_missing_genes_and_counts_only_models(counts):
-    from bio_mtl.expression.preprocess import apply_preprocessing, fit_preprocessing
     from bio_mtl.errors import InputError
+    from bio_mtl.expression.preprocess import apply_preprocessing, fit_preprocessing
 
     x, recipe = fit_preprocessing(counts, n_top_genes=40)
     dropped = recipe["genes"][:3]

@@ -19,7 +19,7 @@ from torch import nn
 
 from bio_mtl.mtl.model import MultiTaskModel
 from bio_mtl.mtl.tasks import TaskSpec, compute_loss
-from bio_mtl.mtl.trainer import Trainer, TrainConfig
+from bio_mtl.mtl.trainer import TrainConfig, Trainer
 from bio_mtl.mtl.weighting import WEIGHTINGS, get_weighting
 
 TASKS = [TaskSpec("a", "regression"), TaskSpec("b", "classification", 3),

@@ -21,7 +21,7 @@ def _tokens(n=2, length=7, seed=0):
 
 
 def test_the_engine_encoders_are_the_tabular_and_token_ones():
-    assert ENGINE == sorted(["mlp", *TOKEN])
+    assert sorted(["mlp", *TOKEN]) == ENGINE
 
 
 @pytest.mark.parametrize("name", ENGINE)

@@ -111,9 +111,8 @@ def test_read_mapping_errors_name_the_file(tmp_path):
 
 
 def test_open_input_maps_os_and_decoding_errors(tmp_path):
-    with pytest.raises(InputError, match="is a folder"):
-        with open_input(tmp_path):
-            pass
+    with pytest.raises(InputError, match="is a folder"), open_input(tmp_path):
+        pass
     bad = tmp_path / "x.txt"
     bad.write_bytes(b"ok\n\xff\n")
     with pytest.raises(InputError, match=r"x.txt: not UTF-8 text \(byte 3\)"):

@@ -12,8 +12,7 @@ import torch
 from bio_mtl.errors import CheckpointError, ConfigError, InputError
 from bio_mtl.mtl.config import parse_config
 from bio_mtl.mtl.estimator import get_estimator, load_estimator
-from bio_mtl.mtl.experiment import (MultiTaskEstimator, load_data, load_experiment,
-                                    run_experiment)
+from bio_mtl.mtl.experiment import MultiTaskEstimator, load_data, load_experiment, run_experiment
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mtl"
 CONFIG = {

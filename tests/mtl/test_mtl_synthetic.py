@@ -8,8 +8,13 @@ import pytest
 from bio_mtl.errors import InputError, MissingColumnError
 from bio_mtl.mtl import TaskSpec
 from bio_mtl.mtl.batches import TensorBatches, epoch_rng
-from bio_mtl.mtl.synthetic import (make_synthetic, read_csv_tasks, split_indices, standardize,
-                                   tabular_batches)
+from bio_mtl.mtl.synthetic import (
+    make_synthetic,
+    read_csv_tasks,
+    split_indices,
+    standardize,
+    tabular_batches,
+)
 
 TASKS = [TaskSpec("c", "classification", 3), TaskSpec("r1", "regression"),
          TaskSpec("r2", "regression")]

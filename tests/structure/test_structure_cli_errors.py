@@ -239,21 +239,21 @@ def test_reader_closing_stdout_is_not_an_internal_error(trained, tmp_path):
 def test_output_checks_by_hand(tmp_path):
     import click
 
-    from bio_mtl.cli.structure_common import check_output_dir, check_output_file, finite_json
+    from bio_mtl.cli.outputs import check_outputs, finite_json
 
-    check_output_file(None, "-o")
-    check_output_file("-", "-o")
-    check_output_file(str(tmp_path / "new" / "deeper" / "o.tsv"), "-o")  # creatable
-    check_output_dir(str(tmp_path / "run"), "--out")
-    check_output_dir(str(tmp_path), "--out")  # an existing folder is reused (resumable runs)
+    check_outputs({"-o": None})
+    check_outputs({"-o": "-"})
+    check_outputs({"-o": str(tmp_path / "new" / "deeper" / "o.tsv")})  # creatable
+    check_outputs(folders={"--out": str(tmp_path / "run")})
+    check_outputs(folders={"--out": str(tmp_path)})  # an existing folder is reused (resumable)
     (tmp_path / "f").write_text("")
-    for check, path, message in (
-            (check_output_file, tmp_path, "is a directory"),
-            (check_output_file, tmp_path / "f" / "x" / "o.tsv", "is not a directory"),
-            (check_output_dir, tmp_path / "f", "exists and is not a directory"),
-            (check_output_dir, tmp_path / "f" / "run", "is not a directory")):
+    for kind, path, message in (
+            ("files", tmp_path, "is a directory"),
+            ("files", tmp_path / "f" / "x" / "o.tsv", "is not a directory"),
+            ("folders", tmp_path / "f", "exists and is not a directory"),
+            ("folders", tmp_path / "f" / "run", "is not a directory")):
         with pytest.raises(click.BadParameter, match=message):
-            check(str(path), "-o")
+            check_outputs(**{kind: {"-o": str(path)}})
     assert finite_json({"a": (float("nan"), 1), "b": np.float64("inf")}) == \
         {"a": [None, 1], "b": None}
     assert list(tmp_path.iterdir()) == [tmp_path / "f"]  # the checks create nothing

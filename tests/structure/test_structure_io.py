@@ -286,7 +286,7 @@ def test_failed_write_leaves_no_file_and_keeps_old(tmp_path):
     out.write_text("old\n")
     bad = _prediction()
     bad.ss3_probs = bad.ss3_probs[:1]  # breaks mid-write
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match="shorter"):  # columns of unequal length
         write_predictions([_prediction("ok"), bad], out)
     assert out.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["o.tsv"]
