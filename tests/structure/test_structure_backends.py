@@ -194,3 +194,43 @@ def test_large_batches_run_in_row_groups_with_the_same_result(pair):
         assert split[task].shape == whole[task].shape
         assert (split[task] - whole[task])[mask].abs().max() <= 1e-6
     assert (split["ss8"] - _outputs(net, tokens, mask)["ss8"])[mask].abs().max() <= TOLERANCE
+
+
+def test_cli_backends_write_the_same_predictions(tmp_path):
+    """predict-structure --backend onnx / torch / auto on the shipped fast model: the same
+    letters, and probabilities within the written precision."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from bio_mtl.cli.main import cli
+
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">ubq\nMQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG\n"
+                     ">short\nMKTAYIAKQRQISFVKSHFSRQ\n")
+    tables = {}
+    for backend in ("torch", "onnx", "auto"):
+        out = tmp_path / f"{backend}.tsv"
+        result = CliRunner().invoke(cli, ["predict-structure", str(fasta), "-q", "--model",
+                                          "ss_rsa_dis_dcnn96x10_kd_nsp2_v1", "--backend",
+                                          backend, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        tables[backend] = pd.read_csv(out, sep="\t")
+    ref = tables["torch"]
+    assert len(ref) == 76 + 22 and "p_disorder" in ref
+    for backend in ("onnx", "auto"):
+        other = tables[backend]
+        assert (other[["ss3", "ss8"]] == ref[["ss3", "ss8"]]).all().all()
+        numbers = ref.select_dtypes("number").columns.drop("position")
+        # 4 decimals written for probabilities, 3 for RSA: at most one unit of the last digit
+        assert float((other[numbers] - ref[numbers]).abs().max().max()) <= 1.1e-3
+
+
+def test_cli_unknown_backend_is_a_usage_error(tmp_path):
+    from click.testing import CliRunner
+
+    from bio_mtl.cli.main import cli
+
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">a\nMKTAYIAKQRQ\n")
+    result = CliRunner().invoke(cli, ["predict-structure", str(fasta), "--backend", "tpu"])
+    assert result.exit_code == 2 and "tpu" in result.output
