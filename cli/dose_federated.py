@@ -54,10 +54,14 @@ def train_federated_command(data, out_dir, params: dict, federated: dict) -> Non
     from pathlib import Path
 
     from ..dosing.features import read_training_table
+    from ..errors import InputError
     from ..dosing.federated import FederatedConfig, split_sites, train_federated
 
     rows, info = read_training_table(data)
-    sites = split_sites(rows, federated["site_column"])
+    try:
+        sites = split_sites(rows, federated["site_column"])
+    except InputError as err:  # name the file, as every other table error does
+        raise InputError(f"{data}: {err}") from None
     config = FederatedConfig(strategy=federated["strategy"], rounds=federated["rounds"],
                              local_epochs=federated["local_epochs"],
                              proximal_mu=federated["proximal_mu"], seed=params.pop("seed"))
