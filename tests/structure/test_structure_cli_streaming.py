@@ -146,6 +146,29 @@ def test_default_threads_follow_affinity_quota_and_omp(monkeypatch, tmp_path):
     assert threads.available_cpus() == 3
 
 
+def test_threads_option_sets_openmp_and_onednn_defaults_before_torch_loads():
+    """In a fresh process (torch not loaded yet), parsing --threads asks OpenMP to sleep while
+    waiting and turns oneDNN's per-shape kernel cache off, unless the environment says
+    otherwise."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "from bio_mtl.cli.threads import _sleep_while_waiting\n"
+            "assert 'torch' not in sys.modules\n"
+            "_sleep_while_waiting(None, None, None)\n"
+            "print(os.environ['OMP_WAIT_POLICY'], os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["PASSIVE", "0"]
+    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "64"  # the user's choice wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["PASSIVE", "64"]
+
+
 # ------------------------------------------------------------------ streaming and progress
 
 
