@@ -41,7 +41,7 @@ from .._io import file_sha256
 from ..errors import InputError, MissingColumnError
 from ._tables import read_table
 from .covariates import PLAUSIBLE, check_plausible_column
-from .iwpc import age_to_decades, is_iwpc_format, read_iwpc, tidy_iwpc, trainable_mask
+from .iwpc import age_to_decades, is_iwpc_format, iwpc_cohort, read_iwpc, tidy_iwpc, trainable_mask
 from .table_genotypes import genetic_values
 
 __all__ = ["CLINICAL_FEATURES", "COMED_FEATURES", "CYP2C9_POOR", "GENETIC_FEATURES",
@@ -300,13 +300,13 @@ def read_dose_table(source) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         An unreadable file, a missing column, or a value or genotype that does not parse (the
         message names the file and the row).
     """
-    if str(source) == "iwpc" or (Path(str(source)).is_file()
-                                  and is_iwpc_format(read_table(Path(source)).columns)):
-        cohort = read_iwpc(source)
+    raw = None if str(source) == "iwpc" else read_table(Path(source))  # read once
+    if raw is None or is_iwpc_format(raw.columns):
+        cohort = read_iwpc("iwpc") if raw is None else \
+            iwpc_cohort(raw, source=str(source), sha256=file_sha256(source))
         raw, frame = cohort.raw, cohort.frame
         info = {"source": cohort.source, "sha256": cohort.sha256, "counts": cohort.counts}
     else:
-        raw = read_table(Path(source))
         frame = tidy_patients(raw, path=source)
         ok = trainable_mask(frame) if "dose_mg_per_week" in frame else np.zeros(len(frame), bool)
         info = {"source": str(source), "sha256": file_sha256(source),

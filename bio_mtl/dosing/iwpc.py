@@ -62,6 +62,7 @@ __all__ = [
     "impute_vkorc1",
     "is_iwpc_format",
     "iwpc_clinical_dose",
+    "iwpc_cohort",
     "iwpc_design_matrix",
     "iwpc_pharmacogenetic_dose",
     "read_iwpc",
@@ -308,11 +309,15 @@ def read_iwpc(source: str | os.PathLike = "iwpc") -> IWPCCohort:
         raw, name, digest = _read_warfit()
     else:
         path = Path(source)
-        raw = read_table(path)
-        name = str(path)
-        digest = file_sha256(path)
-    frame, n_imputed = tidy_iwpc(raw, path=name)
-    return IWPCCohort(frame=frame, raw=raw, source=name, sha256=digest,
+        raw, name, digest = read_table(path), str(path), file_sha256(path)
+    return iwpc_cohort(raw, source=name, sha256=digest)
+
+
+def iwpc_cohort(raw: pd.DataFrame, *, source: str, sha256: str) -> IWPCCohort:
+    """The :class:`IWPCCohort` of an IWPC-format table already read (``source`` names it in
+    errors; ``sha256`` is its file's fingerprint)."""
+    frame, n_imputed = tidy_iwpc(raw, path=source)
+    return IWPCCohort(frame=frame, raw=raw, source=source, sha256=sha256,
                       n_vkorc1_imputed=n_imputed)
 
 
