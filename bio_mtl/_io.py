@@ -114,13 +114,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
 
 
 @contextlib.contextmanager
-def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(directory: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
     """Fill a new folder's files in a temporary sibling folder, then move them in together.
 
     The body writes into the yielded temporary folder; at the end each file is renamed into
-    ``directory`` (created if needed; files already there with other names are kept). If the
+    ``directory`` (created if needed; files already there with other names are kept). With
+    ``replace``, the temporary folder takes the place of the whole ``directory`` instead (an
+    existing one is moved aside and removed), so no file of an earlier version survives. If the
     body fails (a full disk while saving a model, say), the temporary folder is removed and
-    ``directory`` is left as it was: no half-written model folder.
+    ``directory`` is left as it was: no half-written folder.
 
     Raises
     ------
@@ -141,15 +143,35 @@ def atomic_folder(directory: str | os.PathLike) -> Iterator[Path]:
             raise write_error(exc, directory) from None
         created = not directory.exists()
         try:
-            directory.mkdir(exist_ok=True)
-            for item in sorted(tmp.iterdir()):
-                os.replace(item, directory / item.name)
+            if replace:
+                _swap_folder(tmp, directory)
+            else:
+                directory.mkdir(exist_ok=True)
+                for item in sorted(tmp.iterdir()):
+                    os.replace(item, directory / item.name)
         except OSError as exc:
-            if created:
+            if created and not replace:
                 shutil.rmtree(directory, ignore_errors=True)
             raise write_error(exc, directory) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_folder(new: Path, directory: Path) -> None:
+    """Rename the folder ``new`` to ``directory``, replacing an existing one (which is put back
+    if the second rename fails)."""
+    if not directory.exists():
+        os.replace(new, directory)
+        return
+    old = directory.with_name(f".{directory.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(directory, old)
+    try:
+        os.replace(new, directory)
+    except OSError:
+        os.replace(old, directory)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

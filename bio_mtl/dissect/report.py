@@ -23,11 +23,11 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .._io import atomic_folder
 
 __all__ = ["TSV_COLUMNS", "out_dir_problem", "render_html", "write_report"]
 
@@ -294,16 +294,18 @@ def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True,
     ------
     FileExistsError
         ``out_dir`` is a file or a folder with other files, or exists and not ``overwrite``.
+    OutputError
+        The folder could not be written (full disk, no permission; nothing is left behind).
     """
     out_dir = Path(out_dir)
     problem = out_dir_problem(out_dir)
     if problem is not None:
         raise FileExistsError(problem)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(out_dir)
     figures = _figures(result)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a report folder is for sharing
-    try:
+    with atomic_folder(out_dir, replace=True) as tmp:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a report folder is for sharing
         result.dimensions[TSV_COLUMNS].to_csv(tmp / "dimensions.tsv", sep="\t", index=False,
                                               float_format="%.4g")
         (tmp / "report.json").write_text(json.dumps(result.to_dict(), indent=1,
@@ -313,17 +315,4 @@ def write_report(result, out_dir: str | os.PathLike, *, overwrite: bool = True,
         (tmp / "report.html").write_text(render_html(result, figures), encoding="utf-8")
         if adata is not None:
             adata.write_h5ad(tmp / "latent.h5ad")
-        if out_dir.exists():
-            if not overwrite:
-                raise FileExistsError(out_dir)
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

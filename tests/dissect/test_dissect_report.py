@@ -80,6 +80,27 @@ def test_write_report_refuses_foreign_folder(small, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_write_report_full_disk_is_an_output_error_and_keeps_the_old_report(small, tmp_path,
+                                                                           monkeypatch):
+    import errno
+
+    from bio_mtl.dissect import dissect, write_report
+    from bio_mtl.errors import OutputError
+
+    res = dissect(small[1], latent_key="X_lat", covariates=["age"], gene_sets=False)
+    out = write_report(res, tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("pathlib.Path.write_text", full_disk)
+    with pytest.raises(OutputError, match="no space left"):
+        write_report(res, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary folder left
+
+
 @pytest.mark.parametrize(("drop", "extra", "needle"), [
     ("--latent-key", [], "exactly one of --model DIR or --latent-key KEY"),
     ("--covariate", [], "give at least one --covariate"),
