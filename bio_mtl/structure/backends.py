@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._io import atomic_write
 from ..errors import CheckpointError, ConfigError
 from ..resources import shipped_path
 from .alphabet import PAD_INDEX
@@ -184,7 +185,8 @@ def export_onnx(network: nn.Module, path: str | os.PathLike | None = None) -> by
         network.eval()
     graph = buffer.getvalue()
     if path is not None:
-        Path(path).write_bytes(graph)
+        with atomic_write(path, "wb") as handle:
+            handle.write(graph)
     return graph
 
 

@@ -22,12 +22,12 @@ import io
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_write
 from ..errors import CheckpointError, ConfigError
 
 __all__ = ["ESMEmbedder", "embedder_for", "load_esm"]
@@ -187,18 +187,11 @@ class ESMEmbedder:
         return arr
 
     def _store(self, seq: str, arr: np.ndarray) -> None:
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        final = self.cache_dir / f"{self._key(seq)}.safetensors"
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"repr": arr}, tmp)
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        data = save({"repr": arr})
+        with atomic_write(self.cache_dir / f"{self._key(seq)}.safetensors", "wb") as handle:
+            handle.write(data)
 
     def _embed(self, seqs: Sequence[str]) -> list[np.ndarray]:
         import torch
