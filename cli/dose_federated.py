@@ -53,27 +53,30 @@ def train_federated_command(data, out_dir, params: dict, federated: dict) -> Non
     import tempfile
     from pathlib import Path
 
+    from .._io import atomic_folder
     from ..dosing.features import read_training_table
-    from ..errors import InputError
     from ..dosing.federated import FederatedConfig, split_sites, train_federated
+    from ..errors import InputError
 
     rows, info = read_training_table(data)
     try:
         sites = split_sites(rows, federated["site_column"])
     except InputError as err:  # name the file, as every other table error does
-        raise InputError(f"{data}: {err}") from None
+        raise InputError(err.problem, path=data) from None
     config = FederatedConfig(strategy=federated["strategy"], rounds=federated["rounds"],
                              local_epochs=federated["local_epochs"],
                              proximal_mu=federated["proximal_mu"], seed=params.pop("seed"))
     for key in ("epochs", "lr", "batch_size"):
         params.pop(key, None)  # the federation's own optimisation settings apply
     verbose = bool((click.get_current_context().find_root().obj or {}).get("verbose"))
-    scratch = Path(tempfile.mkdtemp(prefix="biomtl-sites-"))
-    result = train_federated(sites, config=config, model_params=params,
-                             runtime=federated["runtime"], site_dir=scratch, verbose=verbose)
-    result.model.save(out_dir, data=info, **result.metadata())
-    if any(scratch.iterdir()):
-        shutil.move(str(scratch), str(Path(out_dir) / "sites"))
+    with tempfile.TemporaryDirectory(prefix="biomtl-sites-") as scratch:  # removed on failure
+        result = train_federated(sites, config=config, model_params=params,
+                                 runtime=federated["runtime"], site_dir=Path(scratch),
+                                 verbose=verbose)
+        result.model.save(out_dir, data=info, **result.metadata())
+        if any(Path(scratch).iterdir()):
+            with atomic_folder(Path(out_dir) / "sites", replace=True) as tmp:
+                shutil.copytree(scratch, tmp, dirs_exist_ok=True)
     cost = result.cost
     click.echo(f"federated {config.strategy} over {len(sites)} sites "
                f"({', '.join(f'{k}: {v}' for k, v in result.sites.items())}), "

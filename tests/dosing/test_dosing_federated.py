@@ -240,3 +240,23 @@ def test_cli_simulation_equals_the_deployment_runtime_on_localhost(tmp_path):
     np.testing.assert_allclose(deployed.model.predict(rows), sim.predict(rows), rtol=1e-5)
     assert deployed.model.conformal_q_ == pytest.approx(sim.conformal_q_)
     assert deployed.cost["bytes_up"] == record["cost"]["bytes_up"]
+
+
+@pytest.mark.slow
+def test_cli_personalised_saves_each_site_model_under_out_sites(tmp_path):
+    rows = simulate_cohort({"warfarin": 120}, seed=6)
+    rows["site"] = np.where(np.arange(120) < 60, "east", "west")
+    data = tmp_path / "cohort.csv"
+    rows.drop(columns=["stable"]).to_csv(data, index=False)
+    out = tmp_path / "fed"
+    done = _python("-m", "bio_mtl.cli", "train-dose", "--data", data, "--federated",
+                   "--site-column", "site", "--rounds", "1", "--strategy", "personalised",
+                   "--out", out)
+    assert f"(site models in {out}/sites)" in done.stderr
+    assert sorted(p.name for p in (out / "sites").iterdir()) == ["east", "west"]
+    shared = DosingModel.load(out)
+    for site in ("east", "west"):
+        own = DosingModel.load(out / "sites" / site)
+        assert own.metadata_["federated_site"] == site
+        torch.testing.assert_close(own.module_.encoder.raw, shared.module_.encoder.raw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.csv", "fed"]
