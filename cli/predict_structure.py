@@ -120,14 +120,10 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
       zcat proteome.fa.gz | biomtl predict-structure - -o - --format csv > ss.csv
       biomtl predict-structure proteome.fa --shard 3/10 -o part_03.tsv   # then: cat part_*.tsv
     """
-    from ..structure.backends import to_backend
-    from ..structure.embeddings import embedder_for
     from ..structure.io import parse_sequences
     from ..structure.predict import iter_predictions
-    from ..structure.pretrained import DEFAULT_MODEL, load_model
     from .console import RichProgress
     from .outputs import check_outputs, stdout_closed_quietly
-    from .threads import use_threads
 
     if output is None and fmt is not None:
         output = "-"  # --format without -o: that format on stdout
@@ -137,11 +133,7 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
     check_outputs({_OUTPUT: output}, {"'--embedding-cache'": embedding_cache},
                   inputs=[sequences], model_dirs=[model_name])
     blocks, total = _plan(sequences, unknown_residue, batch_tokens, shard)
-    model = load_model(model_name)
-    embedder = embedder_for(model, backbone, cache_dir=embedding_cache)
-    n_threads = use_threads(threads)
-    model.module_ = to_backend(model, backend, threads=n_threads,
-                               source=model_name or DEFAULT_MODEL)
+    model, embedder = _load(model_name, backend, backbone, embedding_cache, threads)
     quiet = quiet_flag or bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     progress = RichProgress(enabled=not quiet)
     predictions = iter_predictions(parse_sequences(sequences, unknown=unknown_residue), model,
@@ -159,6 +151,30 @@ def predict_structure(ctx: click.Context, sequences: str, output: str | None, fm
         progress.finish()
     if not quiet and output != "-":
         click.echo(f"wrote {count} predictions ({residues} residues) to {output}", err=True)
+
+
+def _load(model_name: str | None, backend: str, backbone: str | None,
+          embedding_cache: str | None, threads: int | None):
+    """``(model, embedder)``: the model on ONNX Runtime without torch where its folder carries
+    verified graphs (:mod:`bio_mtl.structure.onnx_predictor`; ``--backend auto`` or ``onnx``),
+    else the torch estimator on ``backend``."""
+    from ..structure.embeddings import embedder_for
+    from ..structure.onnx_predictor import load_onnx_predictor
+    from ..structure.pretrained import DEFAULT_MODEL
+    from .threads import thread_count, use_threads
+
+    source = model_name or DEFAULT_MODEL
+    if backend != "torch" and backbone is None:
+        predictor = load_onnx_predictor(source, threads=thread_count(threads))
+        if predictor is not None:
+            return predictor, embedder_for(predictor, None, cache_dir=embedding_cache)
+    from ..structure.backends import to_backend
+    from ..structure.pretrained import load_model
+
+    model = load_model(model_name)
+    embedder = embedder_for(model, backbone, cache_dir=embedding_cache)
+    model.module_ = to_backend(model, backend, threads=use_threads(threads), source=source)
+    return model, embedder
 
 
 def _plan(sequences: str, unknown: str, batch_tokens: int,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["available_cpus", "threads_option", "use_threads"]
+__all__ = ["available_cpus", "thread_count", "threads_option", "use_threads"]
 
 _CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
@@ -83,6 +83,13 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def thread_count(threads: int | None) -> int:
+    """The threads a command uses: ``threads`` (the ``--threads`` option), or
+    :func:`available_cpus` when it is ``None``. Loads nothing (work that does not run on torch
+    takes its count from here)."""
+    return available_cpus() if threads is None else threads
+
+
 def use_threads(threads: int | None) -> int:
     """Make torch use ``threads`` threads (``None``: :func:`available_cpus`); return the count.
 
@@ -93,7 +100,7 @@ def use_threads(threads: int | None) -> int:
     """
     import torch
 
-    count = available_cpus() if threads is None else threads
+    count = thread_count(threads)
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     return count

@@ -1,23 +1,13 @@
 """The multi-task learning engine: tasks, models, heads, weighting, trainer, checkpoints.
 
-Task-agnostic and torch-only: nothing here knows about proteins, drugs or cells.
+Task-agnostic and torch-only: nothing here knows about proteins, drugs or cells. The public
+names are loaded lazily, so reading a checkpoint's ``config.json``
+(:func:`~bio_mtl.mtl.checkpoint.read_config`) does not import torch.
 """
 
 from __future__ import annotations
 
-from .architectures import ARCHITECTURES, MMoEModel, TaskConditionedModel, build_model
-from .checkpoint import load_weights, read_config, save_checkpoint
-from .config import ExperimentConfig, load_config, parse_config
-from .encoders import ENCODERS, get_encoder
-from .grad_reversal import GradientReversal, grad_reverse
-from .heads import HEADS, get_head
-from .model import MultiTaskModel, SharedEncoder, TaskHead
-from .negative_transfer import delta_m
-from .pareto import pareto_front
-from .synthetic import make_synthetic, read_csv_tasks
-from .tasks import TaskSpec, compute_loss, compute_metrics, valid_mask
-from .transfer import ReplayBuffer, add_task, freeze_encoder, unfreeze_encoder
-from .weighting import WEIGHTINGS, WeightingStrategy, get_weighting
+import importlib
 
 __all__ = [
     "ARCHITECTURES",
@@ -55,3 +45,50 @@ __all__ = [
     "unfreeze_encoder",
     "valid_mask",
 ]
+
+_WHERE = {
+    "ARCHITECTURES": "architectures",
+    "MMoEModel": "architectures",
+    "TaskConditionedModel": "architectures",
+    "build_model": "architectures",
+    "load_weights": "checkpoint",
+    "read_config": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "ExperimentConfig": "config",
+    "load_config": "config",
+    "parse_config": "config",
+    "ENCODERS": "encoders",
+    "get_encoder": "encoders",
+    "GradientReversal": "grad_reversal",
+    "grad_reverse": "grad_reversal",
+    "HEADS": "heads",
+    "get_head": "heads",
+    "MultiTaskModel": "model",
+    "SharedEncoder": "model",
+    "TaskHead": "model",
+    "delta_m": "negative_transfer",
+    "pareto_front": "pareto",
+    "make_synthetic": "synthetic",
+    "read_csv_tasks": "synthetic",
+    "TaskSpec": "tasks",
+    "compute_loss": "tasks",
+    "compute_metrics": "tasks",
+    "valid_mask": "tasks",
+    "ReplayBuffer": "transfer",
+    "add_task": "transfer",
+    "freeze_encoder": "transfer",
+    "unfreeze_encoder": "transfer",
+    "WEIGHTINGS": "weighting",
+    "WeightingStrategy": "weighting",
+    "get_weighting": "weighting",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -11,14 +11,15 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .._io import _umask, atomic_folder, write_error
 from .._versions import versions
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:  # torch only for annotations: reading a config.json needs no torch
+    import torch
+    from torch import nn
 
 __all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "load_weights", "read_config",
            "save_checkpoint"]

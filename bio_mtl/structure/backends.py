@@ -52,9 +52,11 @@ from ..errors import CheckpointError, ConfigError
 from ..resources import shipped_path
 from .alphabet import PAD_INDEX
 from .ensemble import StructureEnsemble
+from .folders import GRAPH_FILE, member_folders, write_graph_record
+from .onnx_predictor import MAX_TOKENS, OnnxGraph
 
 __all__ = ["BACKENDS", "MAX_TOKENS", "ONNX_FILE", "TOLERANCE", "OnnxNetwork", "export_onnx",
-           "max_difference", "resolve_backend", "to_backend"]
+           "max_difference", "resolve_backend", "save_onnx_graphs", "to_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,8 @@ BACKENDS = {
 #: network's on the load-time probe (measured: <= 5e-6 for every shipped network).
 TOLERANCE = 1e-4
 
-#: Padded residues per ONNX Runtime call (see :class:`OnnxNetwork`).
-MAX_TOKENS = 4096
-
 #: File name of an exported graph beside a checkpoint's ``model.safetensors``.
-ONNX_FILE = "model.onnx"
+ONNX_FILE = GRAPH_FILE
 
 _OPSET = 17
 _EXPORT_NOISE = (".*legacy TorchScript-based ONNX export.*", "The feature will be removed.*",
@@ -216,16 +215,23 @@ class OnnxNetwork(nn.Module):
     def __init__(self, graph: bytes, task_names, *, input_dim: int | None = None,
                  threads: int | None = None, max_tokens: int | None = None) -> None:
         super().__init__()
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or torch.get_num_threads())
-        options.inter_op_num_threads = 1
-        # no busy-waiting between ops: it burns the other runs' CPU under contention
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.graph = OnnxGraph(graph, task_names, threads=int(threads or torch.get_num_threads()),
+                               max_tokens=MAX_TOKENS if max_tokens is None else max_tokens)
         self.task_names, self.input_dim = list(task_names), input_dim
-        self.max_tokens = MAX_TOKENS if max_tokens is None else int(max_tokens)
+
+    @property
+    def session(self):
+        """The ONNX Runtime session."""
+        return self.graph.session
+
+    @property
+    def max_tokens(self) -> int:
+        """Padded residues per ONNX Runtime call."""
+        return self.graph.max_tokens
+
+    @max_tokens.setter
+    def max_tokens(self, value: int) -> None:
+        self.graph.max_tokens = int(value)
 
     @classmethod
     def from_network(cls, network: nn.Module, *, threads: int | None = None,
@@ -266,12 +272,8 @@ class OnnxNetwork(nn.Module):
             mask = inputs != PAD_INDEX if self.input_dim is None else \
                 torch.ones(inputs.shape[:2], dtype=torch.bool)
         inputs = inputs.long() if self.input_dim is None else inputs.float()
-        inputs, mask = inputs.cpu().numpy(), mask.bool().cpu().numpy()
-        rows = max(1, self.max_tokens // max(1, inputs.shape[1]))
-        parts = [self.session.run(None, {"inputs": inputs[i:i + rows], "mask": mask[i:i + rows]})
-                 for i in range(0, max(1, len(inputs)), rows)]
-        return {t: torch.from_numpy(np.concatenate([p[k] for p in parts]))
-                for k, t in enumerate(self.task_names)}
+        out = self.graph.run(inputs.cpu().numpy(), mask.bool().cpu().numpy())
+        return {t: torch.from_numpy(v) for t, v in out.items()}
 
 
 def max_difference(reference: nn.Module, other: nn.Module) -> float:
@@ -342,3 +344,48 @@ def _graph_files(network: nn.Module, folder: Path | None) -> list[Path | None]:
         if isinstance(network, StructureEnsemble) else [""]
     paths = [None if folder is None else folder / sub / ONNX_FILE for sub in subs]
     return [p if p is not None and p.is_file() else None for p in paths]
+
+
+def save_onnx_graphs(source: str | os.PathLike) -> list[Path]:
+    """Export, check and record the ONNX graph of every network of a saved structure model.
+
+    For each checkpoint folder of ``source`` (the folder itself, or each ``member_<k>/`` of an
+    ensemble): export the network (:func:`export_onnx`), compare it with the torch network on
+    the probe batch (:func:`max_difference`), and write ``model.onnx`` plus its record
+    ``model.onnx.json`` (:func:`bio_mtl.structure.folders.write_graph_record`). A recorded
+    graph is what ``predict-structure --backend auto`` runs without torch
+    (:mod:`bio_mtl.structure.onnx_predictor`).
+
+    Parameters
+    ----------
+    source
+        A structure checkpoint or ensemble folder (written to).
+
+    Returns
+    -------
+    list of Path
+        The graphs written.
+
+    Raises
+    ------
+    CheckpointError
+        Not a structure model folder, or a graph that disagrees with its network by more than
+        :data:`TOLERANCE` (nothing is recorded for it).
+    """
+    from .estimator import load_structure
+
+    written = []
+    for folder in member_folders(source):
+        network = load_structure(folder).module_.eval()
+        path = folder / GRAPH_FILE
+        graph = export_onnx(network)
+        worst = max_difference(network, OnnxNetwork(graph, network.task_names,
+                                                    input_dim=_input_dim(network), threads=1))
+        if not worst <= TOLERANCE:
+            raise CheckpointError(f"{path}: the exported graph differs from the torch network by "
+                                  f"{worst:.2g} (> {TOLERANCE:g}); not saved")
+        with atomic_write(path, "wb") as handle:
+            handle.write(graph)
+        write_graph_record(folder, max_difference=worst, tolerance=TOLERANCE)
+        written.append(path)
+    return written

@@ -26,14 +26,11 @@ from .._versions import versions
 from ..errors import CheckpointError, ConfigError
 from ..mtl.checkpoint import FORMAT, read_config
 from .alphabet import SS8_TO_SS3_INDEX
+from .folders import ENSEMBLE_KIND, member_names
 from .model import StructureModelConfig
 
 __all__ = ["ENSEMBLE_KIND", "StructureEnsemble", "ensemble_config", "member_names",
            "save_structure_ensemble"]
-
-#: ``kind`` of an ensemble folder's ``config.json``.
-ENSEMBLE_KIND = "structure-ensemble"
-
 
 def ensemble_config(configs: Sequence[StructureModelConfig]) -> StructureModelConfig:
     """The config an ensemble of networks with ``configs`` presents to the predictor.
@@ -144,23 +141,6 @@ def _member_outputs(member: nn.Module, ss3_source: str, inputs: torch.Tensor,
     if "disorder" in raw:
         out["disorder"] = raw["disorder"].float().softmax(-1)
     return out
-
-
-def member_names(directory: Path, doc: dict) -> list[str]:
-    """The member folder names an ensemble ``config.json`` lists (checked to be plain names).
-
-    Raises
-    ------
-    CheckpointError
-        A missing, empty or malformed ``members`` list.
-    """
-    names = doc.get("members")
-    if (not isinstance(names, list) or not names
-            or not all(isinstance(n, str) and n and Path(n).name == n and n not in (".", "..")
-                       for n in names)):
-        raise CheckpointError(f"{directory}: ensemble config.json must list its member "
-                              f"folders by name under 'members' (got {names!r})")
-    return names
 
 
 def save_structure_ensemble(members: Sequence[str | os.PathLike], directory: str | os.PathLike,

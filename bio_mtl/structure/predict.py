@@ -13,6 +13,7 @@ blocks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -190,22 +191,26 @@ def iter_predictions(records: Iterable, model, *, batch_tokens: int = 16384,
     StructurePrediction
         In input order.
     """
-    import torch
-
     model.check_is_fitted()
     if model.config_.input_dim is not None and embedder is None:
         raise InputError("this structure model takes per-residue embeddings; pass an embedder "
                          "(e.g. --backbone esm2_t6_8M_UR50D)")
     progress = progress or NullProgress()
     progress.start(total, "predicting residues")
-    model.module_.eval()
+    if _runs_on_numpy(model.module_):
+        no_grad = contextlib.nullcontext
+    else:
+        import torch
+
+        model.module_.eval()
+        no_grad = torch.inference_mode
     for k, block in enumerate(prediction_blocks(records, batch_tokens=batch_tokens,
                                                 block_tokens=block_tokens)):
         if blocks is not None and k not in blocks:
             if k >= blocks.stop:
                 break
             continue
-        with torch.inference_mode():
+        with no_grad():
             done = _predict_block(block, model, batch_tokens, (chunk_size, overlap),
                                   embedder, progress)
         done.reverse()
@@ -268,7 +273,7 @@ def _predict_block(items: list[tuple[str, str]], model, batch_tokens: int,
         for i, (r, s, _, kf, kt) in enumerate(segs):
             for task, probs in out.items():
                 if probs is not None:
-                    stores[task][r][kf:kt] = probs[i, kf - s:kt - s].numpy()
+                    stores[task][r][kf:kt] = np.asarray(probs[i, kf - s:kt - s])
         progress.advance(sum(kt - kf for _, _, _, kf, kt in segs))
     return [StructurePrediction(rid, seq, stores["ss8"][r], stores["ss3"][r], stores["rsa"][r],
                                 stores["disorder"][r] if "disorder" in has else None)
@@ -293,10 +298,23 @@ def _length_batches(pieces: list[tuple[int, int, int, int, int]],
     return batches
 
 
+def _runs_on_numpy(network) -> bool:
+    """Whether ``network`` is a torch-free predictor (:class:`~bio_mtl.structure.
+    onnx_predictor.OnnxStructurePredictor`) that maps token arrays to probabilities."""
+    return hasattr(network, "probabilities")
+
+
 def _forward(network, config, seqs: list[str], embedder):
     """``{"ss8", "ss3", "rsa", "disorder"}``: SS8 and SS3 probabilities ``(N, W, 8 | 3)``, RSA
     and the probability of disorder ``(N, W)`` (``None`` where the network lacks the head), for
-    one padded batch of sequence pieces."""
+    one padded batch of sequence pieces (numpy arrays from a network that runs on numpy,
+    :func:`_runs_on_numpy`, else torch tensors)."""
+    if _runs_on_numpy(network):
+        width = max(len(s) for s in seqs)
+        tokens = np.full((len(seqs), width), PAD_INDEX, dtype=np.int64)
+        for i, seq in enumerate(seqs):
+            tokens[i, :len(seq)] = encode_sequence(seq)
+        return network.probabilities(tokens, tokens != PAD_INDEX)
     import torch
 
     width = max(len(s) for s in seqs)

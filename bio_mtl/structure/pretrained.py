@@ -10,9 +10,12 @@ ESM convention: tasks, architecture, training data, version.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..resources import available
-from .estimator import StructureEnsembleModel, StructureModel, load_structure
+
+if TYPE_CHECKING:  # the estimators (and torch) load with the first model, not with the names
+    from .estimator import StructureEnsembleModel, StructureModel
 
 __all__ = ["ACCURATE_MODEL", "DEFAULT_MODEL", "FAST_MODEL", "PRETRAINED", "available_models",
            "load_model", "ss_rsa_cnnbilstm_ens2_nsp2_v1", "ss_rsa_cnnbilstm_nsp2_v1",
@@ -73,6 +76,8 @@ def load_model(path_or_name: str | os.PathLike | None = None
     >>> load_model("ss_rsa_cnnbilstm_nsp2_v1").config_.lstm_layers
     2
     """
+    from .estimator import load_structure
+
     return load_structure(DEFAULT_MODEL if path_or_name is None else path_or_name)
 
 
