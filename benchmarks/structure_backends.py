@@ -3,8 +3,9 @@
 Usage::
 
     nice -n 10 python benchmarks/structure_backends.py [--models NAME_OR_DIR,...]
-        [--levers torch,onnx,torch-bf16,onnx-int8,torch-compile] [--threads 1,2]
+        [--levers torch,onnx,torch-bf16,onnx-int8,onnx-int8-rnn,torch-compile] [--threads 1,2]
         [--batch-tokens 4096,16384] [--n 150] [--repeats 3] [-o levers.md]
+        [--accuracy DATA_DIR]
 
 Model-only throughput (no FASTA reading or writing): ``--n`` random sequences with UniProtKB /
 Swiss-Prot composition and lengths uniform in 50-500 (as ``structure_speed.py``), sorted by
@@ -20,7 +21,14 @@ Levers (the first two ship, through :func:`bio_mtl.structure.backends.to_backend
 * ``torch-bf16``: PyTorch under ``torch.autocast("cpu", torch.bfloat16)``;
 * ``onnx-int8``: ONNX Runtime after ``onnxruntime.quantization.quantize_dynamic`` (int8
   weights, per-batch activation scales; convolutions become ``ConvInteger``);
+* ``onnx-int8-rnn``: the same, but only the recurrent and linear layers (``LSTM``, ``MatMul``)
+  get int8 weights; the convolutions stay float32 (``ConvInteger`` was slower than MLAS's float
+  convolutions here);
 * ``torch-compile``: ``torch.compile`` (inductor); its compile time is reported apart.
+
+``--accuracy DATA_DIR`` also scores every lever end to end on the test sets
+(``DATA_DIR/cb513.jsonl.gz``, ``DATA_DIR/casp_fm_rsa.jsonl.gz``: Q3, Q8, RSA r) through
+:func:`bio_mtl.structure.predict_structure`, the prediction path of ``predict-structure``.
 
 Agreement with the reference on the same batches: the largest absolute difference of the SS8
 probabilities and RSA, and the share of residues whose SS3 and SS8 argmax are unchanged.
@@ -68,8 +76,9 @@ def batches(seqs: list[str], batch_tokens: int) -> list[tuple[torch.Tensor, torc
     return result
 
 
-def _int8(network, threads: int):
-    """The network's ONNX graph after dynamic int8 quantization, in an ONNX Runtime session."""
+def _int8(network, threads: int, ops: list[str] | None = None):
+    """The network's ONNX graph after dynamic int8 quantization (of the ``ops`` node types;
+    ``None``: every supported one), in an ONNX Runtime session."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from bio_mtl.structure.backends import OnnxNetwork
@@ -78,7 +87,7 @@ def _int8(network, threads: int):
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
             export_onnx(member, src)
-            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=ops)
             return OnnxNetwork(dst.read_bytes(), member.task_names, threads=threads)
 
     if isinstance(network, StructureEnsemble):
@@ -97,6 +106,8 @@ def build(lever: str, model, threads: int, source=None):
         fn = to_backend(model, "onnx", threads=threads, source=source)
     elif lever == "onnx-int8":
         fn = _int8(net, threads)
+    elif lever == "onnx-int8-rnn":
+        fn = _int8(net, threads, ["LSTM", "MatMul"])
     elif lever == "torch-compile":
         fn = torch.compile(net, dynamic=True)
     else:
@@ -110,7 +121,28 @@ def build(lever: str, model, threads: int, source=None):
 
     if lever == "torch-compile":  # compile for the shapes of the first batches now
         run(*batches(["A" * 60, "A" * 400], 1024)[0])
+    run.network = fn
     return run, time.perf_counter() - start
+
+
+def test_set_accuracy(model, network, data_dir: Path) -> dict:
+    """Q3 / Q8 (CB513, CASP) and RSA r (CASP) of ``model`` with its network replaced by
+    ``network``, through the prediction path of ``predict-structure``."""
+    import copy
+
+    from bio_mtl.structure import predict_structure
+    from bio_mtl.structure.data import read_chains
+    from bio_mtl.structure.metrics import score_predictions
+
+    variant = copy.copy(model)
+    variant.module_ = network
+    out = {}
+    for name in ("cb513", "casp_fm_rsa"):
+        chains = read_chains(data_dir / f"{name}.jsonl.gz")
+        scores = score_predictions(predict_structure([(c.id, c.seq) for c in chains], variant),
+                                   chains)
+        out[name] = {k: scores.get(k) for k in ("q3", "q8", "rsa_pearson")}
+    return out
 
 
 def probabilities(out: dict, mask: torch.Tensor) -> dict:
@@ -143,11 +175,13 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--output", default=None)
+    ap.add_argument("--accuracy", default=None, metavar="DATA_DIR",
+                    help="also score each lever on DATA_DIR's CB513 and CASP-FM files")
     args = ap.parse_args(argv)
     seqs = [s for _, s in speed.random_sequences(args.n, args.seed)]
     n_res = sum(map(len, seqs))
     levers = args.levers.split(",")
-    rows = []
+    rows, accuracy = [], {}
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         for name in args.models.split(","):
@@ -174,6 +208,13 @@ def main(argv=None) -> int:
                     rows.append((label, lever, threads, bt, n_res / wall, n_res / cpu,
                                  runs[lever][1], agree))
                     print(rows[-1], flush=True)
+                if args.accuracy:
+                    for lever, (run, _) in runs.items():
+                        if (label, lever) in accuracy:
+                            continue
+                        accuracy[(label, lever)] = test_set_accuracy(
+                            model, run.network, Path(args.accuracy))
+                        print(lever, accuracy[(label, lever)], flush=True)
     lines = [f"{args.n} random Swiss-Prot-composition sequences, {n_res:,} residues; median of "
              f"{args.repeats} interleaved repeats; agreement against `{levers[0]}`.", "",
              "| model | lever | threads | batch tokens | residues/s | residues per CPU s | "
@@ -183,6 +224,15 @@ def main(argv=None) -> int:
         lines.append(f"| {model} | {lever} | {threads} | {bt} | {rs:,.0f} | {rc:,.0f} | "
                      f"{setup:.1f} | {a['max_dp8']:.1e} | {a['max_drsa']:.1e} | "
                      f"{a['ss3_same']:.2f} | {a['ss8_same']:.2f} |")
+    if accuracy:
+        lines += ["", "Test sets (the first thread count and batch size; `predict_structure`):",
+                  "", "| model | lever | CB513 Q3 % | CB513 Q8 % | CASP-FM Q3 % | CASP-FM Q8 % | "
+                  "CASP-FM RSA r |", "|" + " --- |" * 7]
+        for (model, lever), a in accuracy.items():
+            cb, casp = a["cb513"], a["casp_fm_rsa"]
+            lines.append(f"| {model} | {lever} | {100 * cb['q3']:.2f} | {100 * cb['q8']:.2f} | "
+                         f"{100 * casp['q3']:.2f} | {100 * casp['q8']:.2f} | "
+                         f"{casp['rsa_pearson']:.4f} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.output:

@@ -62,8 +62,10 @@ _SUMMARY_HELP = ("Write one line per sequence (length, helix/strand/coil fractio
 _UNKNOWN_HELP = ("x: read U (selenocysteine) as C, O (pyrrolysine) as K and B/Z/J as X "
                  "(the output shows the letters read); error: stop at the first of them.")
 _BACKEND_HELP = ("What runs the network: torch (the reference), onnx (ONNX Runtime; same "
-                 "results to 1e-4, faster for the convolutional models), or auto (onnx when "
-                 "the model folder ships its model.onnx graphs and onnxruntime is installed).")
+                 "results to 1e-4, faster, and without loading torch when the graphs carry "
+                 "their check record model.onnx.json, as the shipped ones do), or auto (onnx "
+                 "when the model folder ships its model.onnx graphs and onnxruntime is "
+                 "installed).")
 _SHARD_HELP = ("Predict only shard K of N (1 <= K <= N): the K-th of N contiguous runs of the "
                "file's records, so the N outputs concatenate, in order, into the single run's "
                "file (only shard 1 writes the header). Needs a regular FASTA file.")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 
-__all__ = ["SHIPPED", "available", "is_shipped", "shipped_path"]
+__all__ = ["SHIPPED", "available", "is_shipped", "shipped_folder", "shipped_path"]
 
 #: shipped model name -> (checkpoint kind, folder inside ``bio_mtl/resources``).
 SHIPPED: dict[str, tuple[str, str]] = {
@@ -41,6 +41,21 @@ def available(kind: str | None = None) -> list[str]:
     root = resources.files(__name__)
     return [name for name, (k, folder) in SHIPPED.items()
             if (kind is None or k.startswith(kind)) and (root / folder / "config.json").is_file()]
+
+
+def shipped_folder(name: str) -> Path:
+    """The folder of shipped model ``name`` in this installation, as a path on disk (the
+    package is installed as files, never zipped; :func:`shipped_path` for either).
+
+    Raises
+    ------
+    CheckpointError
+        ``name`` is not a shipped model.
+    """
+    if not is_shipped(name):
+        raise CheckpointError(f"{name!r} is not a shipped model; shipped models: "
+                              f"{', '.join(SHIPPED)}")
+    return Path(str(resources.files(__name__) / SHIPPED[name][1]))
 
 
 @contextlib.contextmanager

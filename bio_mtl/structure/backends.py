@@ -16,8 +16,12 @@ reference (:class:`~bio_mtl.structure.ensemble.StructureEnsemble`).
 PyTorch stays the reference: an ONNX graph is exported from the network
 (:func:`export_onnx`, the TorchScript exporter with dynamic batch and length axes), or read from
 a ``model.onnx`` beside the checkpoint's weights; either way it is checked against the torch
-network on a padded probe batch when it is loaded, and a graph that disagrees by more than
+network on a padded probe batch when it is loaded here, and a graph that disagrees by more than
 :data:`TOLERANCE` raises :class:`~bio_mtl.errors.CheckpointError`. Nothing is pickled.
+:func:`save_onnx_graphs` writes a model's graphs with the record of that check
+(``model.onnx.json``, :mod:`bio_mtl.structure.folders`); a model whose graphs all carry a valid
+record runs in :mod:`bio_mtl.structure.onnx_predictor` without torch (what
+``predict-structure --backend auto`` does for the shipped models).
 
 Examples
 --------

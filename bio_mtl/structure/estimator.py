@@ -37,7 +37,8 @@ from ..mtl.estimator import Estimator
 from ..mtl.train_config import TrainConfig
 from ..resources import shipped_path
 from .distill import add_soft_targets
-from .ensemble import ENSEMBLE_KIND, StructureEnsemble, ensemble_config, member_names
+from .ensemble import ENSEMBLE_KIND, StructureEnsemble, ensemble_config
+from .folders import member_folders
 from .model import StructureModelConfig, build_structure_model, structure_tasks, upgrade_state_key
 from .predict import predict_structure
 from .results import StructurePrediction
@@ -381,8 +382,7 @@ class StructureEnsembleModel(_StructureEstimator):
 
     def _restore(self, config: dict, directory: Path) -> None:
         self.seeds = tuple(self.seeds)  # JSON gives a list
-        names = member_names(directory, read_config(directory))
-        self._set_members([StructureModel.load(directory / name) for name in names])
+        self._set_members([StructureModel.load(folder) for folder in member_folders(directory)])
 
 
 def load_structure(name_or_path: str | os.PathLike

@@ -26,6 +26,7 @@ from .._io import atomic_write
 from .._versions import versions
 from ..errors import CheckpointError
 from ..mtl.checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_config
+from ..resources import is_shipped, shipped_folder
 
 __all__ = ["ENSEMBLE_KIND", "GRAPH_FILE", "RECORD_FILE", "graph_is_verified", "member_folders",
            "member_names", "write_graph_record"]
@@ -41,7 +42,8 @@ RECORD_FILE = "model.onnx.json"
 
 
 def member_names(directory: Path, doc: dict) -> list[str]:
-    """The member folder names an ensemble ``config.json`` lists (checked to be plain names).
+    """The member entries an ensemble ``config.json`` lists (checked, see
+    :func:`member_folders`).
 
     Raises
     ------
@@ -50,26 +52,44 @@ def member_names(directory: Path, doc: dict) -> list[str]:
     """
     names = doc.get("members")
     if (not isinstance(names, list) or not names
-            or not all(isinstance(n, str) and n and Path(n).name == n and n not in (".", "..")
-                       for n in names)):
+            or not all(isinstance(n, str) and _entry_ok(n) for n in names)):
         raise CheckpointError(f"{directory}: ensemble config.json must list its member "
                               f"folders by name under 'members' (got {names!r})")
     return names
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and Path(name).name == name and name not in (".", "..")
+
+
+def _entry_ok(entry: str) -> bool:
+    """A plain folder name, or ``SHIPPED_NAME:FOLDER`` (a member of a shipped model)."""
+    model, sep, member = entry.partition(":")
+    return _plain(entry) if not sep else is_shipped(model) and _plain(member)
 
 
 def member_folders(directory: str | os.PathLike) -> list[Path]:
     """The checkpoint folders of a structure model: ``[directory]`` for one model, the member
     folders for an ensemble.
 
+    A member entry is a folder name inside the ensemble folder (``member_0``), or
+    ``SHIPPED_NAME:FOLDER``, a member of a shipped model: the accurate
+    ``ss_rsa_dis_ens3_nsp2_v1`` lists the default's two members that way instead of shipping
+    copies of them.
+
     Raises
     ------
     CheckpointError
-        Not a structure checkpoint or ensemble folder.
+        Not a structure checkpoint or ensemble folder, or a malformed member list.
     """
     directory = Path(directory)
     doc = read_config(directory)
     if doc.get("kind") == ENSEMBLE_KIND:
-        return [directory / name for name in member_names(directory, doc)]
+        out = []
+        for entry in member_names(directory, doc):
+            model, sep, member = entry.partition(":")
+            out.append(shipped_folder(model) / member if sep else directory / entry)
+        return out
     if doc.get("kind") != "structure":
         raise CheckpointError(f"{directory}: holds a {doc.get('kind')!r} model, not a "
                               "structure model")

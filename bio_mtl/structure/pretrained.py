@@ -32,7 +32,7 @@ ACCURATE_MODEL = "ss_rsa_dis_ens3_nsp2_v1"
 #: :data:`bio_mtl.resources.SHIPPED` whose kind is a structure kind).
 PRETRAINED = {
     "ss_rsa_cnnbilstm_ens2_nsp2_v1": "the default: mean of two CNN + BiLSTM models (seeds 0 and "
-                                     "1, member 0 = ss_rsa_cnnbilstm_nsp2_v1); twice as slow",
+                                     "1, member 0 = ss_rsa_cnnbilstm_nsp2_v1); ships ONNX graphs",
     "ss_rsa_cnnbilstm_nsp2_v1": "SS8 + SS3 + RSA; dilated CNN + 2-layer BiLSTM on residue tokens "
                                 "(single sequence); NetSurfP-2.0 train + RSA-labelled DSSP chains",
     "ss_rsa_resdcnn_nsp2_v1": "SS8 + SS3 + RSA; residual dilated CNN on residue tokens (single "
@@ -86,8 +86,10 @@ def ss_rsa_cnnbilstm_ens2_nsp2_v1() -> StructureEnsembleModel:
 
     Two models of the :func:`ss_rsa_cnnbilstm_nsp2_v1` recipe trained with seeds 0 and 1 (the
     first is that model), averaged by :class:`~bio_mtl.structure.ensemble.StructureEnsemble`:
-    about 0.3-0.5 points of Q3 and Q8 above one member, at twice the prediction time. See
-    ``MODEL_CARD.md`` beside the weights.
+    about 0.3-0.5 points of Q3 and Q8 above one member, at twice the prediction time. Each
+    member folder also holds its verified ONNX graph (``model.onnx`` + ``model.onnx.json``), so
+    ``predict-structure`` runs it on ONNX Runtime without torch
+    (:mod:`bio_mtl.structure.onnx_predictor`). See ``MODEL_CARD.md`` beside the weights.
     """
     return load_model("ss_rsa_cnnbilstm_ens2_nsp2_v1")
 

@@ -20,7 +20,7 @@ from bio_mtl.structure.folders import (
     write_graph_record,
 )
 from bio_mtl.structure.onnx_predictor import OnnxGraph, load_onnx_predictor
-from bio_mtl.structure.pretrained import DEFAULT_MODEL, FAST_MODEL, load_model
+from bio_mtl.structure.pretrained import ACCURATE_MODEL, DEFAULT_MODEL, FAST_MODEL, load_model
 
 pytest.importorskip("onnxruntime")
 
@@ -49,10 +49,10 @@ def _close(a, b, tol):
         assert x.ss8 == y.ss8 and x.ss3 == y.ss3
 
 
-@pytest.mark.parametrize("name", [DEFAULT_MODEL, FAST_MODEL])
+@pytest.mark.parametrize("name", [DEFAULT_MODEL, FAST_MODEL, ACCURATE_MODEL])
 def test_shipped_graphs_are_verified_and_predict_like_torch(name):
-    """The default ensemble and the fast model run on their recorded graphs and agree with the
-    torch reference to float32 rounding on real sequences (one longer than a window)."""
+    """The three shipped choices run on their recorded graphs and agree with the torch
+    reference to float32 rounding on real sequences (one longer than a window)."""
     predictor = load_onnx_predictor(name, threads=1)
     assert predictor is not None, f"{name}: its graphs are not verified"
     reference = load_model(name)
@@ -171,3 +171,29 @@ def test_default_cli_run_loads_no_torch_and_writes_what_torch_writes(tmp_path):
         u, v = x.split("\t"), y.split("\t")
         assert u[:5] == v[:5]  # id, position, residue, ss3, ss8
         assert max(abs(float(s) - float(t)) for s, t in zip(u[5:], v[5:], strict=True)) <= 1e-3
+
+
+def test_an_ensemble_can_list_members_of_a_shipped_model(tmp_path):
+    """The accurate ensemble reads the default's two members from the default's folder (no
+    copies), and a user's ensemble may do the same; other entries are refused."""
+    accurate, default = load_model(ACCURATE_MODEL), load_model(DEFAULT_MODEL)
+    for k in (0, 1):
+        a = accurate.members_[k].module_.state_dict()
+        b = default.members_[k].module_.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+    assert not Path(ROOT, "bio_mtl/resources", ACCURATE_MODEL, "member_0").exists()
+
+    mine = _network(6, conv_channels=8, conv_layers=1, lstm_layers=0).save(tmp_path / "m")
+    folder = tmp_path / "ens"
+    folder.mkdir()
+    (folder / "mine").symlink_to(mine, target_is_directory=True)
+    doc = {"format": "bio_mtl.checkpoint/1", "kind": "structure-ensemble",
+           "members": [f"{DEFAULT_MODEL}:member_1", "mine"]}
+    (folder / "config.json").write_text(json.dumps(doc))
+    ens = load_model(folder)
+    assert len(ens.members_) == 2 and ens.config_.tasks == ("ss8", "ss3", "rsa", "disorder")
+    for bad in ["no_such_model:member_0", f"{DEFAULT_MODEL}:../member_0", f"{DEFAULT_MODEL}:",
+                "../mine"]:
+        (folder / "config.json").write_text(json.dumps({**doc, "members": [bad]}))
+        with pytest.raises(CheckpointError, match="must list its member folders"):
+            load_model(folder)
