@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"CB513: {len(seqs)} distinct sequences; `--backend auto` against `--backend torch`,"
              f" {args.threads} threads.", "",
              "| model | residues | SS3 labels differing | SS8 labels differing | "
-             "empty cells differing | largest difference as written |", "|---|---|---|---|---|---|"]
+             "empty cells differing | largest difference as written |",
+             "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         fasta = Path(tmp) / "cb513.fasta"
         fasta.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))

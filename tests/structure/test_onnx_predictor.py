@@ -46,7 +46,8 @@ def _close(a, b, tol):
             assert (u is None) == (v is None), field
             if u is not None:
                 assert np.abs(u - v).max() <= tol, field
-        assert x.ss8 == y.ss8 and x.ss3 == y.ss3
+        assert x.ss8 == y.ss8
+        assert x.ss3 == y.ss3
 
 
 @pytest.mark.parametrize("name", [DEFAULT_MODEL, FAST_MODEL, ACCURATE_MODEL])
@@ -65,7 +66,8 @@ def test_thread_count_does_not_change_the_result():
     one = predict_structure(SEQS, load_onnx_predictor(DEFAULT_MODEL, threads=1))
     three = predict_structure(SEQS, load_onnx_predictor(DEFAULT_MODEL, threads=3))
     for a, b in zip(one, three, strict=True):
-        assert np.array_equal(a.ss8_probs, b.ss8_probs) and np.array_equal(a.rsa, b.rsa)
+        assert np.array_equal(a.ss8_probs, b.ss8_probs)
+        assert np.array_equal(a.rsa, b.rsa)
 
 
 def test_ensemble_of_mixed_members_matches_torch(tmp_path):
@@ -87,20 +89,23 @@ def test_a_graph_without_a_valid_record_goes_to_the_torch_loader(tmp_path):
     folder = model.save(tmp_path / "m")
     assert load_onnx_predictor(folder) is None  # no graph at all
     save_onnx_graphs(folder)
-    assert graph_is_verified(folder) and load_onnx_predictor(folder) is not None
+    assert graph_is_verified(folder)
+    assert load_onnx_predictor(folder) is not None
     record = json.loads((folder / RECORD_FILE).read_text())
     assert record["max_difference"] <= record["tolerance"] == TOLERANCE
 
     graph = (folder / GRAPH_FILE).read_bytes()
     (folder / GRAPH_FILE).write_bytes(graph + b"\0")  # the graph changed since its check
-    assert not graph_is_verified(folder) and load_onnx_predictor(folder) is None
+    assert not graph_is_verified(folder)
+    assert load_onnx_predictor(folder) is None
     (folder / GRAPH_FILE).write_bytes(graph)
     assert graph_is_verified(folder)
 
     _network(4, conv_channels=8, conv_layers=1, lstm_layers=0).save(tmp_path / "other")
     weights = folder / "model.safetensors"  # retrained weights beside the old graph
     weights.write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
-    assert not graph_is_verified(folder) and load_onnx_predictor(folder) is None
+    assert not graph_is_verified(folder)
+    assert load_onnx_predictor(folder) is None
 
     (folder / RECORD_FILE).write_text("{not json")
     assert not graph_is_verified(folder)
@@ -121,7 +126,8 @@ def test_models_reading_esm_features_are_not_run_here(tmp_path):
     folder = StructureModel.from_network(build_structure_model(cfg).eval(), cfg).save(
         tmp_path / "esm")
     save_onnx_graphs(folder)
-    assert graph_is_verified(folder) and load_onnx_predictor(folder) is None
+    assert graph_is_verified(folder)
+    assert load_onnx_predictor(folder) is None
 
 
 def test_a_missing_or_foreign_folder_is_reported():
@@ -143,12 +149,14 @@ def test_row_groups_see_only_their_own_columns():
         tokens[i, :n] = rng.integers(0, 20, n)
     assert [(g.start, g.stop) for g in graph.row_groups(4, 150)] == [(0, 2), (2, 4)]
     whole = graph.run(tokens, tokens != 21)
-    assert whole["ss8"].shape == (4, 150, 8) and whole["rsa"].shape == (4, 150)
+    assert whole["ss8"].shape == (4, 150, 8)
+    assert whole["rsa"].shape == (4, 150)
     for i, n in enumerate(lengths):
         alone = graph.run(tokens[i:i + 1, :n], tokens[i:i + 1, :n] != 21)
         assert np.abs(alone["ss8"][0] - whole["ss8"][i, :n]).max() <= 1e-5
     # the first call ran 40 columns: the rest of its rows comes back as zeros
-    assert not whole["ss8"][:2, 40:].any() and whole["ss8"][:2, :40].all()
+    assert not whole["ss8"][:2, 40:].any()
+    assert whole["ss8"][:2, :40].all()
 
 
 def test_default_cli_run_loads_no_torch_and_writes_what_torch_writes(tmp_path):
@@ -166,7 +174,8 @@ def test_default_cli_run_loads_no_torch_and_writes_what_torch_writes(tmp_path):
     subprocess.run([sys.executable, "-m", "bio_mtl.cli", "predict-structure", str(fasta), "-o",
                     str(ref), "--quiet", "--backend", "torch"], check=True)
     a, b = (p.read_text().splitlines() for p in (lean, ref))
-    assert len(a) == len(b) > 100 and a[0] == b[0]
+    assert len(a) == len(b) > 100
+    assert a[0] == b[0]
     for x, y in zip(a[1:], b[1:], strict=True):
         u, v = x.split("\t"), y.split("\t")
         assert u[:5] == v[:5]  # id, position, residue, ss3, ss8
@@ -180,7 +189,8 @@ def test_an_ensemble_can_list_members_of_a_shipped_model(tmp_path):
     for k in (0, 1):
         a = accurate.members_[k].module_.state_dict()
         b = default.members_[k].module_.state_dict()
-        assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[n], b[n]) for n in a)
     assert not Path(ROOT, "bio_mtl/resources", ACCURATE_MODEL, "member_0").exists()
 
     mine = _network(6, conv_channels=8, conv_layers=1, lstm_layers=0).save(tmp_path / "m")
@@ -191,9 +201,39 @@ def test_an_ensemble_can_list_members_of_a_shipped_model(tmp_path):
            "members": [f"{DEFAULT_MODEL}:member_1", "mine"]}
     (folder / "config.json").write_text(json.dumps(doc))
     ens = load_model(folder)
-    assert len(ens.members_) == 2 and ens.config_.tasks == ("ss8", "ss3", "rsa", "disorder")
+    assert len(ens.members_) == 2
+    assert ens.config_.tasks == ("ss8", "ss3", "rsa", "disorder")
     for bad in ["no_such_model:member_0", f"{DEFAULT_MODEL}:../member_0", f"{DEFAULT_MODEL}:",
                 "../mine"]:
         (folder / "config.json").write_text(json.dumps({**doc, "members": [bad]}))
         with pytest.raises(CheckpointError, match="must list its member folders"):
             load_model(folder)
+
+
+def test_a_recorded_graph_that_onnx_runtime_cannot_load_is_a_clear_error(tmp_path):
+    """A graph whose record matches (forged, or a truncated copy recorded as it was) but that
+    ONNX Runtime cannot read: exit 4 with one line naming the file, no output file."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from bio_mtl.cli.main import cli
+
+    folder = _network(7, conv_channels=8, conv_layers=1, lstm_layers=0).save(tmp_path / "m")
+    save_onnx_graphs(folder)
+    (folder / GRAPH_FILE).write_bytes(b"not an onnx graph")
+    record = json.loads((folder / RECORD_FILE).read_text())
+    record["graph_sha256"] = hashlib.sha256(b"not an onnx graph").hexdigest()
+    (folder / RECORD_FILE).write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="ONNX Runtime cannot load it"):
+        load_onnx_predictor(folder)
+    out = tmp_path / "out.tsv"
+    fasta = ROOT / "data/examples/proteins.fasta"
+    result = CliRunner().invoke(cli, ["predict-structure", str(fasta), "--model", str(folder),
+                                      "-o", str(out), "--quiet"])
+    assert result.exit_code == 4
+    message = result.output.strip().splitlines()
+    assert len(message) == 1
+    assert "model.onnx" in message[0]
+    assert "cannot load it" in message[0]
+    assert not out.exists()
