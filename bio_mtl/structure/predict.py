@@ -231,7 +231,8 @@ def predict_structure(records: Iterable, model, *, batch_tokens: int = 16384,
         ``(id, seq)`` pairs, objects with ``.id`` / ``.seq`` (Biopython records) or plain strings.
     model
         A fitted structure model or ensemble (:func:`bio_mtl.structure.load_model`,
-        :class:`~bio_mtl.structure.estimator.StructureModel`).
+        :class:`~bio_mtl.structure.estimator.StructureModel`), or the same model on ONNX
+        Runtime without torch (:func:`~bio_mtl.structure.onnx_predictor.load_onnx_predictor`).
     batch_tokens
         Maximum padded residues per forward pass (memory ~ linear in it).
     chunk_size, overlap

@@ -237,3 +237,29 @@ def test_a_recorded_graph_that_onnx_runtime_cannot_load_is_a_clear_error(tmp_pat
     assert "model.onnx" in message[0]
     assert "cannot load it" in message[0]
     assert not out.exists()
+
+
+def test_torch_free_shards_and_thread_counts_write_the_same_bytes(tmp_path):
+    """On the default model's torch-free path, shards concatenate into the single run's file
+    and --threads 1 / 2 write the same bytes."""
+    from click.testing import CliRunner
+
+    from bio_mtl.cli.main import cli
+
+    rng = np.random.default_rng(3)
+    fasta = tmp_path / "in.fa"
+    fasta.write_text("".join(f">p{i}\n{''.join(rng.choice(list('ACDEFGHIKLMNPQRSTVWY'), n))}\n"
+                             for i, n in enumerate(rng.integers(20, 300, 24))))
+
+    def run(out, *extra):
+        result = CliRunner().invoke(cli, ["predict-structure", str(fasta), "-o", str(out),
+                                          "--batch-tokens", "256", "--quiet", *extra])
+        assert result.exit_code == 0, result.output
+        return out.read_bytes()
+
+    whole = run(tmp_path / "whole.tsv", "--threads", "2")
+    assert run(tmp_path / "one.tsv", "--threads", "1") == whole
+    parts = [run(tmp_path / f"part{k}.tsv", "--shard", f"{k}/3", "--threads", "2")
+             for k in (1, 2, 3)]
+    assert all(parts)
+    assert b"".join(parts) == whole
