@@ -47,3 +47,23 @@ def test_dissect_models_example_on_structure_and_dose_latents(tmp_path, capsys):
     first = structure.iloc[0]
     assert first["best_covariate"] in {"helix_fraction", "strand_fraction", "coil_fraction"}
     assert "vkorc1" in capsys.readouterr().out
+
+
+def test_structure_proteome_example_finds_ubiquitins_fold(tmp_path, capsys):
+    """The torch-free library example writes every residue and recovers the secondary
+    structure of ubiquitin in PDB 1UBQ (HELIX Ile23-Glu34; strands 1-7, 10-17, 40-45, 66-72)."""
+    import csv
+
+    root = EXAMPLES.parent
+    out = tmp_path / "ss.tsv"
+    summaries = _load("structure_proteome").main(root / "data/examples/proteins.fasta", out, 2)
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert len(rows) == sum(s["length"] for s in summaries) == 199
+    ubq = "".join(r["ss3"] for r in rows if r["id"].startswith("sp|P0CG48"))
+    assert len(ubq) == 76
+    helix = ubq[22:34]
+    strands = ubq[0:7] + ubq[9:17] + ubq[39:45] + ubq[65:72]
+    assert helix.count("H") / len(helix) >= 0.8
+    assert strands.count("E") / len(strands) >= 0.7
+    assert "UBC_HUMAN" in capsys.readouterr().out
