@@ -27,17 +27,6 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _refused(res, code, *fragments):
-    """Exit ``code`` with one ``Error:`` line (click adds its usage lines for exit code 2)."""
-    assert res.exit_code == code, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("Error: ")]
-    assert len(errors) == 1, res.output
-    assert len(lines) == (3 if code == 2 else 1), res.output
-    assert "Traceback" not in res.output
-    assert "internal error" not in res.output
-    for part in fragments:
-        assert part in errors[0], errors[0]
 
 
 def _tidy(path, changes=None):
@@ -61,12 +50,12 @@ def _tidy(path, changes=None):
     ("height_cm", "1.75", "a height in metres? give centimetres"),
     ("weight_kg", "seventy", "column 'weight_kg': 'seventy' is not a number"),
     ("age", "old", "age 'old' is neither years nor an IWPC decade bin")])
-def test_batch_refuses_impossible_values_naming_the_row(tmp_path, col, value, fragment):
+def test_batch_refuses_impossible_values_naming_the_row(tmp_path, col, value, fragment, refused):
     table = _tidy(tmp_path / "p.csv", {(col, 1): value})
     before = _digest(table)
     out = tmp_path / "pred.csv"
     res = _invoke(["dose", "--input", table, "-o", out])
-    _refused(res, 3, "p.csv", "row 2", fragment)
+    refused(res, 3, "p.csv", "row 2", fragment)
     assert not out.exists()
     assert _digest(table) == before
 
@@ -75,20 +64,20 @@ def test_batch_refuses_impossible_values_naming_the_row(tmp_path, col, value, fr
     ("Height (cm)", "-1.75", "column 'Height (cm)': -1.75 cm is not plausible"),
     ("Weight (kg)", "heavy", "column 'Weight (kg)': 'heavy' is not a number"),
     ("Age", "300 - 309", "age 300 years is not plausible")])
-def test_iwpc_format_batch_refuses_impossible_values(tmp_path, col, value, fragment):
+def test_iwpc_format_batch_refuses_impossible_values(tmp_path, col, value, fragment, refused):
     table = pd.DataFrame(IWPC).astype(object)
     table.loc[1, col] = value
     path = tmp_path / "iwpc.csv"
     table.to_csv(path, index=False)
     res = _invoke(["dose", "--input", path, "-o", tmp_path / "pred.csv"])
-    _refused(res, 3, "iwpc.csv", "row 2", fragment)
+    refused(res, 3, "iwpc.csv", "row 2", fragment)
     assert not (tmp_path / "pred.csv").exists()
 
 
-def test_batch_and_single_patient_share_the_thresholds(tmp_path):
+def test_batch_and_single_patient_share_the_thresholds(tmp_path, refused):
     # impossible in both modes with the same bounds ...
     res = _invoke(["dose", "--genotype", "CYP2C9=*1/*1", "--age", "65", "--weight", "-70"])
-    _refused(res, 3, "--weight -70 kg is not plausible (expected 1-400 kg)")
+    refused(res, 3, "--weight -70 kg is not plausible (expected 1-400 kg)")
     # ... and merely unusual (outside the training range) is a warning in both modes
     single = _invoke(["dose", "--genotype", "CYP2C9=*1/*1; VKORC1=G/G", "--age", "65",
                       "--weight", "250", "--height", "175", "--ancestry", "white"])
@@ -106,7 +95,7 @@ def test_batch_and_single_patient_share_the_thresholds(tmp_path):
 
 # -- item 8: the outcome column is needed to train and evaluate, never to predict
 
-def test_iwpc_table_of_new_patients_needs_no_outcome_column(tmp_path):
+def test_iwpc_table_of_new_patients_needs_no_outcome_column(tmp_path, refused):
     path = tmp_path / "new.csv"
     pd.DataFrame(IWPC).to_csv(path, index=False)
     out = tmp_path / "pred.csv"
@@ -116,7 +105,7 @@ def test_iwpc_table_of_new_patients_needs_no_outcome_column(tmp_path):
     assert pred["dose_mg_per_week"].notna().all()
     assert len(pred) == 2
     res = _invoke(["train-dose", "--data", path, "--out", tmp_path / "m"])
-    _refused(res, 3, "new.csv", "missing IWPC column 'Therapeutic Dose of Warfarin'")
+    refused(res, 3, "new.csv", "missing IWPC column 'Therapeutic Dose of Warfarin'")
     assert not (tmp_path / "m").exists()
 
 
@@ -144,9 +133,9 @@ def test_iwpc_and_tidy_tables_give_the_same_dose_for_every_vkorc1_spelling(tmp_p
 
 @pytest.mark.parametrize("genotype", ["VKORC1=A/C", "VKORC1=A/T", "rs9923231=C/A",
                                       "CYP4F2=C/A"])
-def test_mixed_strand_genotype_is_exit_3_not_internal_error(genotype):
+def test_mixed_strand_genotype_is_exit_3_not_internal_error(genotype, refused):
     res = _invoke(["dose", "--genotype", f"CYP2C9=*1/*1; {genotype}", "--age", "65"])
-    _refused(res, 3, "mixes bases of the plus strand")
+    refused(res, 3, "mixes bases of the plus strand")
 
 
 def test_single_patient_shows_cpic_advice_and_iwpc_scope():
@@ -186,38 +175,38 @@ def test_very_low_dose_is_warned_in_both_modes(tmp_path):
 
 # -- outputs (items 1 and 3): checked before any work, never an input
 
-def test_dose_output_equal_to_input_is_refused(tmp_path):
+def test_dose_output_equal_to_input_is_refused(tmp_path, refused):
     table = _tidy(tmp_path / "p.csv")
     before = _digest(table)
     for out in (table, tmp_path / "." / "p.csv"):
         res = _invoke(["dose", "--input", table, "-o", out])
-        _refused(res, 2, "is also an input of this command")
+        refused(res, 2, "is also an input of this command")
     assert _digest(table) == before
 
 
 @pytest.mark.parametrize("command", [
     ["dose", "--input", "{table}", "-o", "{bad}"],
     ["evaluate-dose", "--data", "{table}", "-o", "{bad}"]])
-def test_unwritable_outputs_exit_2_before_work(tmp_path, command):
+def test_unwritable_outputs_exit_2_before_work(tmp_path, command, refused):
     table = _tidy(tmp_path / "p.csv")
     (tmp_path / "afile").write_text("x")
     bad = tmp_path / "afile" / "out.csv"          # a parent that is a file: even root fails
     res = _invoke([a.format(table=table, bad=bad) for a in command])
-    _refused(res, 2, "is not a directory")
+    refused(res, 2, "is not a directory")
     res = _invoke([a.format(table=table, bad=tmp_path) for a in command])
-    _refused(res, 2, "is a directory")
+    refused(res, 2, "is a directory")
 
 
-def test_train_dose_output_checked_before_training(tmp_path, warfarin_model_dir):
+def test_train_dose_output_checked_before_training(tmp_path, warfarin_model_dir, refused):
     data = tmp_path / "rows.csv"
     simulate_cohort({"warfarin": 20}, seed=0).to_csv(data, index=False)
     (tmp_path / "afile").write_text("x")
-    _refused(_invoke(["train-dose", "--data", data, "--out", tmp_path / "afile"]), 2,
+    refused(_invoke(["train-dose", "--data", data, "--out", tmp_path / "afile"]), 2,
              "is a file")
-    _refused(_invoke(["train-dose", "--data", data, "--out", tmp_path / "afile" / "m"]), 2,
+    refused(_invoke(["train-dose", "--data", data, "--out", tmp_path / "afile" / "m"]), 2,
              "is not a directory")
     # a new model inside the model it is added to would destroy the base model
-    _refused(_invoke(["train-dose", "--data", data, "--add-to", warfarin_model_dir,
+    refused(_invoke(["train-dose", "--data", data, "--add-to", warfarin_model_dir,
                       "--out", warfarin_model_dir / "sub"]), 2, "inside the model folder")
 
 
@@ -232,10 +221,10 @@ def test_evaluate_dose_folds_below_two_is_a_usage_error(tmp_path, folds):
     assert "Traceback" not in res.output
 
 
-def test_evaluate_dose_more_folds_than_patients_is_an_input_error(tmp_path):
+def test_evaluate_dose_more_folds_than_patients_is_an_input_error(tmp_path, refused):
     table = tmp_path / "few.csv"
     simulate_cohort({"warfarin": 3}, seed=0).to_csv(table, index=False)
-    _refused(_invoke(["evaluate-dose", "--data", table]), 3,
+    refused(_invoke(["evaluate-dose", "--data", table]), 3,
              "3 patient(s) with a stable dose cannot be split into 5 folds")
 
 
@@ -256,11 +245,11 @@ def test_evaluate_dose_without_sites_skips_leave_sites_out(tmp_path):
     (b"\xff\xfe\x00epochs: 3\n", "not a text DosingModel parameters file (byte 0 is not "
                                  "UTF-8)"),
     (b"epochs: many\n", "DosingModel: epochs: expected an integer, got 'many'")])
-def test_train_dose_bad_config_exit_4_naming_file_and_key(tmp_path, content, fragment):
+def test_train_dose_bad_config_exit_4_naming_file_and_key(tmp_path, content, fragment, refused):
     cfg = tmp_path / "dose.yaml"
     cfg.write_bytes(content)
     data = tmp_path / "rows.csv"
     simulate_cohort({"warfarin": 20}, seed=0).to_csv(data, index=False)
     res = _invoke(["train-dose", "--data", data, "--out", tmp_path / "m", "--config", cfg])
-    _refused(res, 4, "dose.yaml", fragment)
+    refused(res, 4, "dose.yaml", fragment)
     assert not (tmp_path / "m").exists()

@@ -35,16 +35,6 @@ def _invoke(*args, **kwargs):
     return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
-def _refused(res, code, *fragments):
-    """Exit ``code`` with one ``Error:`` line (click adds its two usage lines for code 2)."""
-    assert res.exit_code == code, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("Error: ")]
-    assert len(errors) == 1, res.output
-    assert len(lines) == (3 if code == 2 else 1), res.output
-    assert "Traceback" not in res.output
-    for part in fragments:
-        assert part in errors[0], errors[0]
 
 
 def _state(folder):
@@ -89,29 +79,29 @@ def test_json_shards_are_lists_that_add_up_to_the_single_run(trained, tmp_path):
 
 
 @pytest.mark.parametrize("value", ["0/3", "4/3", "3", "a/b", "-1/2", "1/0", "1.5/3"])
-def test_bad_shards_are_usage_errors(trained, tmp_path, value):
+def test_bad_shards_are_usage_errors(trained, tmp_path, value, refused):
     fasta = _fasta(tmp_path / "in.fa", n=3)
     before = _state(tmp_path)
     r = _invoke("predict-structure", fasta, "--model", trained / "model", "--shard", value,
                 "-o", tmp_path / "o.tsv")
-    _refused(r, 2, "'--shard'")
+    refused(r, 2, "'--shard'")
     assert _state(tmp_path) == before
 
 
-def test_a_shard_of_stdin_is_refused(trained, tmp_path):
+def test_a_shard_of_stdin_is_refused(trained, tmp_path, refused):
     r = _invoke("predict-structure", "-", "--model", trained / "model", "--shard", "1/2",
                 input=">a\nMKT\n")
-    _refused(r, 2, "'--shard'", "regular FASTA file")
+    refused(r, 2, "'--shard'", "regular FASTA file")
 
 
 # ------------------------------------------------------------------ threads (issue 13, item 4)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "1.5", "two", ""])
-def test_bad_thread_counts_are_usage_errors(trained, tmp_path, value):
+def test_bad_thread_counts_are_usage_errors(trained, tmp_path, value, refused):
     fasta = _fasta(tmp_path / "in.fa", n=2)
     r = _invoke("predict-structure", fasta, "--model", trained / "model", "--threads", value)
-    _refused(r, 2, "'--threads'")
+    refused(r, 2, "'--threads'")
 
 
 def test_threads_sets_torch_threads(trained, tmp_path):
@@ -212,12 +202,12 @@ def test_progress_moves_within_one_long_sequence_and_quiet_silences_it(trained, 
         assert r.stderr == ""
 
 
-def test_a_file_is_checked_whole_before_anything_is_written(trained, tmp_path):
+def test_a_file_is_checked_whole_before_anything_is_written(trained, tmp_path, refused):
     fasta = _fasta(tmp_path / "in.fa", n=30)
     with fasta.open("a") as handle:
         handle.write(">late\nMKT1\n")
     r = _invoke("predict-structure", fasta, "--model", trained / "model", "-o", "-")
-    _refused(r, 3, "record 'late': unknown residue '1' at position 4 (line 62)")
+    refused(r, 3, "record 'late': unknown residue '1' at position 4 (line 62)")
     assert r.stdout == ""
 
 
@@ -333,12 +323,12 @@ def _refusal_cases(trained, tmp_path):
                                   "evaluate --markdown input", "evaluate -o in the model",
                                   "evaluate -o = --markdown", "build -o input",
                                   "train --out inside the model"])
-def test_outputs_never_destroy_inputs(trained, tmp_path, case):
+def test_outputs_never_destroy_inputs(trained, tmp_path, case, refused):
     args, fragment = _refusal_cases(trained, tmp_path)[case]
     before = _state(tmp_path)
     links = sorted(p.name for p in tmp_path.iterdir() if p.is_symlink())
     r = _invoke(*args)
-    _refused(r, 2, fragment)
+    refused(r, 2, fragment)
     assert _state(tmp_path) == before  # no new file, every input byte and mode unchanged
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_symlink()) == links
 
