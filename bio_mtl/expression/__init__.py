@@ -10,8 +10,7 @@ the command line. Submodules are imported lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = ["ExpressionConfig", "ExpressionEncoder", "ExpressionEncoderConfig",
            "ExpressionModel", "apply_preprocessing", "build_network", "detect_input",
@@ -32,11 +31,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'bio_mtl.expression' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -5,7 +5,7 @@ The public names are loaded lazily so ``import bio_mtl`` stays light (no torch a
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 __all__ = ["StructureDataConfig", "StructureEnsembleModel", "StructureModel",
            "StructureModelConfig", "StructurePrediction", "build_structure_model",
@@ -23,11 +23,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
