@@ -263,3 +263,28 @@ def test_torch_free_shards_and_thread_counts_write_the_same_bytes(tmp_path):
              for k in (1, 2, 3)]
     assert all(parts)
     assert b"".join(parts) == whole
+
+
+def test_without_onnxruntime_the_cli_falls_back_to_torch(tmp_path, monkeypatch):
+    """No ONNX Runtime installed: load_onnx_predictor says so (None) and predict-structure
+    runs the PyTorch reference instead, with the same labels."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from bio_mtl.cli.main import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert load_onnx_predictor(DEFAULT_MODEL) is None
+    fasta, out = ROOT / "data/examples/proteins.fasta", tmp_path / "torch.tsv"
+    result = CliRunner().invoke(cli, ["predict-structure", str(fasta), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.undo()
+    lean = tmp_path / "lean.tsv"
+    assert CliRunner().invoke(cli, ["predict-structure", str(fasta), "-o", str(lean),
+                                    "--quiet"]).exit_code == 0
+    labels = [[ln.split("\t")[3:5] for ln in p.read_text().splitlines()] for p in (out, lean)]
+    assert labels[0] == labels[1]
+    assert len(labels[0]) == 200
