@@ -55,7 +55,7 @@ from ..errors import CheckpointError, ConfigError
 from ..resources import shipped_path
 from .alphabet import PAD_INDEX
 from .ensemble import StructureEnsemble
-from .folders import GRAPH_FILE, member_folders, write_graph_record
+from .folders import GRAPH_FILE, member_folders, save_graph
 from .onnx_predictor import MAX_TOKENS, OnnxGraph
 
 __all__ = ["BACKENDS", "MAX_TOKENS", "ONNX_FILE", "TOLERANCE", "OnnxNetwork", "export_onnx",
@@ -308,8 +308,8 @@ def to_backend(model, backend: str = "auto", *, threads: int | None = None,
         the torch backend uses the process's torch threads.
     source
         The checkpoint folder or shipped name ``model`` was loaded from: its ``model.onnx``
-        (``member_<k>/model.onnx`` for an ensemble) is used instead of exporting the graph
-        again, after the same agreement check.
+        (each member folder's for an ensemble) is used instead of exporting the graph again,
+        after the same agreement check.
 
     Returns
     -------
@@ -341,21 +341,23 @@ def to_backend(model, backend: str = "auto", *, threads: int | None = None,
 
 
 def _graph_files(network: nn.Module, folder: Path | None) -> list[Path | None]:
-    """The ``model.onnx`` of the network (or of each ensemble member, ``member_<k>/``) in
+    """The ``model.onnx`` of the network (or of each ensemble member, in the member folders
+    its ``config.json`` lists, :func:`~bio_mtl.structure.folders.member_folders`) in
     ``folder``, ``None`` where absent."""
-    subs = [f"member_{k}" for k in range(len(network.members))] \
-        if isinstance(network, StructureEnsemble) else [""]
-    paths = [None if folder is None else folder / sub / ONNX_FILE for sub in subs]
-    return [p if p is not None and p.is_file() else None for p in paths]
+    n = len(network.members) if isinstance(network, StructureEnsemble) else 1
+    if folder is None:
+        return [None] * n
+    paths = [sub / ONNX_FILE for sub in member_folders(folder)]
+    return [p if p.is_file() else None for p in paths]
 
 
 def save_onnx_graphs(source: str | os.PathLike) -> list[Path]:
     """Export, check and record the ONNX graph of every network of a saved structure model.
 
-    For each checkpoint folder of ``source`` (the folder itself, or each ``member_<k>/`` of an
-    ensemble): export the network (:func:`export_onnx`), compare it with the torch network on
+    For each checkpoint folder of ``source`` (the folder itself, or each member folder an
+    ensemble's ``config.json`` lists): export the network (:func:`export_onnx`), compare it with the torch network on
     the probe batch (:func:`max_difference`), and write ``model.onnx`` plus its record
-    ``model.onnx.json`` (:func:`bio_mtl.structure.folders.write_graph_record`). A recorded
+    ``model.onnx.json`` (:func:`bio_mtl.structure.folders.save_graph`). A recorded
     graph is what ``predict-structure --backend auto`` runs without torch
     (:mod:`bio_mtl.structure.onnx_predictor`).
 
@@ -380,15 +382,9 @@ def save_onnx_graphs(source: str | os.PathLike) -> list[Path]:
     written = []
     for folder in member_folders(source):
         network = load_structure(folder).module_.eval()
-        path = folder / GRAPH_FILE
         graph = export_onnx(network)
         worst = max_difference(network, OnnxNetwork(graph, network.task_names,
                                                     input_dim=_input_dim(network), threads=1))
-        if not worst <= TOLERANCE:
-            raise CheckpointError(f"{path}: the exported graph differs from the torch network by "
-                                  f"{worst:.2g} (> {TOLERANCE:g}); not saved")
-        with atomic_write(path, "wb") as handle:
-            handle.write(graph)
-        write_graph_record(folder, max_difference=worst, tolerance=TOLERANCE)
-        written.append(path)
+        save_graph(folder, graph, max_difference=worst, tolerance=TOLERANCE)
+        written.append(folder / GRAPH_FILE)
     return written

@@ -32,6 +32,7 @@ from .model import StructureModelConfig
 __all__ = ["ENSEMBLE_KIND", "StructureEnsemble", "ensemble_config", "member_names",
            "save_structure_ensemble"]
 
+
 def ensemble_config(configs: Sequence[StructureModelConfig]) -> StructureModelConfig:
     """The config an ensemble of networks with ``configs`` presents to the predictor.
 

@@ -29,7 +29,7 @@ from ..mtl.checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_config
 from ..resources import is_shipped, shipped_folder
 
 __all__ = ["ENSEMBLE_KIND", "GRAPH_FILE", "RECORD_FILE", "graph_is_verified", "member_folders",
-           "member_names", "write_graph_record"]
+           "member_names", "save_graph", "verified_graph"]
 
 #: ``kind`` of an ensemble folder's ``config.json``.
 ENSEMBLE_KIND = "structure-ensemble"
@@ -96,54 +96,60 @@ def member_folders(directory: str | os.PathLike) -> list[Path]:
     return [directory]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def write_graph_record(folder: str | os.PathLike, *, max_difference: float,
-                       tolerance: float) -> Path:
-    """Record that ``folder``'s ``model.onnx`` agreed with its weights to ``max_difference``.
+def save_graph(folder: str | os.PathLike, graph: bytes, *, max_difference: float,
+               tolerance: float) -> Path:
+    """Write ``graph`` as ``folder``'s ``model.onnx`` with the record of its check.
 
-    Called by :func:`bio_mtl.structure.backends.save_onnx_graphs` after the check; writes
-    ``model.onnx.json`` (hashes of both files, the difference, the tolerance, versions).
+    Called by :func:`bio_mtl.structure.backends.save_onnx_graphs` after comparing the graph with
+    the network of ``folder``'s weights: writes ``model.onnx`` and ``model.onnx.json`` (hashes
+    of the graph and the weights, the difference, the tolerance, versions).
 
     Raises
     ------
     CheckpointError
-        ``max_difference`` is above ``tolerance`` (or not a number): such a graph is not
-        recorded.
+        ``max_difference`` is above ``tolerance`` (or not a number): nothing is written.
     """
     folder = Path(folder)
     if not (math.isfinite(max_difference) and max_difference <= tolerance):
         raise CheckpointError(f"{folder / GRAPH_FILE}: differs from the torch network by "
-                              f"{max_difference:.2g} (> {tolerance:g}); not recorded")
-    record = {"graph": GRAPH_FILE, "graph_sha256": _sha256(folder / GRAPH_FILE),
-              "weights": WEIGHTS_NAME, "weights_sha256": _sha256(folder / WEIGHTS_NAME),
+                              f"{max_difference:.2g} (> {tolerance:g}); not saved")
+    record = {"graph": GRAPH_FILE, "graph_sha256": _sha256(graph),
+              "weights": WEIGHTS_NAME,
+              "weights_sha256": _sha256((folder / WEIGHTS_NAME).read_bytes()),
               "max_difference": float(max_difference), "tolerance": float(tolerance),
               "check": "largest absolute difference of every output (logits, RSA) over the "
                        "real residues of the padded probe batch of "
                        "bio_mtl.structure.backends.max_difference",
               "versions": versions()}
+    with atomic_write(folder / GRAPH_FILE, "wb") as handle:
+        handle.write(graph)
     path = folder / RECORD_FILE
     with atomic_write(path) as handle:
         json.dump(record, handle, indent=2)
     return path
 
 
-def graph_is_verified(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` holds a ``model.onnx`` whose record still matches the graph and the
-    weights (see the module docstring); ``False`` when any of the three files is missing."""
+def verified_graph(folder: str | os.PathLike) -> bytes | None:
+    """``folder``'s ``model.onnx`` if its record still matches the graph and the weights (see
+    the module docstring), else ``None`` (also when any of the three files is missing)."""
     folder = Path(folder)
     try:
         record = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
-        return (isinstance(record, dict)
-                and (folder / CONFIG_NAME).is_file()
-                and float(record["max_difference"]) <= float(record["tolerance"])
-                and record["graph_sha256"] == _sha256(folder / GRAPH_FILE)
-                and record["weights_sha256"] == _sha256(folder / WEIGHTS_NAME))
+        graph = (folder / GRAPH_FILE).read_bytes()
+        ok = (isinstance(record, dict)
+              and (folder / CONFIG_NAME).is_file()
+              and float(record["max_difference"]) <= float(record["tolerance"])
+              and record["graph_sha256"] == _sha256(graph)
+              and record["weights_sha256"] == _sha256((folder / WEIGHTS_NAME).read_bytes()))
     except (OSError, ValueError, KeyError, TypeError):
-        return False
+        return None
+    return graph if ok else None
+
+
+def graph_is_verified(folder: str | os.PathLike) -> bool:
+    """Whether :func:`verified_graph` accepts ``folder``'s graph."""
+    return verified_graph(folder) is not None

@@ -2,7 +2,7 @@
 
 Importing torch takes about 1.5 s and 200 MB before the first residue is predicted; for the
 shipped models that is a third of a CB513-sized run. A model folder whose every checkpoint
-carries a *verified* ONNX graph (:func:`~bio_mtl.structure.folders.graph_is_verified`: the graph
+carries a *verified* ONNX graph (:func:`~bio_mtl.structure.folders.verified_graph`: the graph
 was checked against exactly these weights when it was saved, and both files still hash to the
 record) is therefore run here with numpy and ONNX Runtime only. Anything else (no graphs, a
 stale record, a model reading ESM features) loads through the torch estimator instead, where
@@ -41,7 +41,6 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -49,7 +48,7 @@ from ..errors import CheckpointError
 from ..mtl.checkpoint import read_config
 from ..resources import shipped_path
 from .alphabet import SS8_TO_SS3_INDEX
-from .folders import GRAPH_FILE, graph_is_verified, member_folders
+from .folders import GRAPH_FILE, member_folders, verified_graph
 
 __all__ = ["MAX_TOKENS", "OnnxGraph", "OnnxStructurePredictor", "PredictorConfig",
            "load_onnx_predictor"]
@@ -240,7 +239,7 @@ def load_onnx_predictor(name_or_path: str | os.PathLike, *, threads: int = 1
 
     It qualifies when ONNX Runtime is installed, the model reads residue tokens (not ESM
     features), and every checkpoint folder of it (each member of an ensemble) holds a verified
-    graph (:func:`~bio_mtl.structure.folders.graph_is_verified`). ``None`` means: load it with
+    graph (:func:`~bio_mtl.structure.folders.verified_graph`). ``None`` means: load it with
     :func:`bio_mtl.structure.load_model` (which reports any problem with the folder).
 
     Parameters
@@ -263,11 +262,13 @@ def load_onnx_predictor(name_or_path: str | os.PathLike, *, threads: int = 1
         for sub in member_folders(folder):
             model = read_config(sub, kind="structure").get("config", {}).get("model", {})
             tasks = model.get("tasks") if isinstance(model, dict) else None
-            if (not isinstance(tasks, list) or model.get("input_dim") is not None
-                    or not graph_is_verified(sub)):
+            if not isinstance(tasks, list) or model.get("input_dim") is not None:
+                return None
+            verified = verified_graph(sub)
+            if verified is None:
                 return None
             try:
-                graph = OnnxGraph(Path(sub, GRAPH_FILE).read_bytes(), tasks)
+                graph = OnnxGraph(verified, tasks)
             except Exception as exc:  # ONNX Runtime raises its own exception types
                 raise CheckpointError(f"{sub / GRAPH_FILE}: ONNX Runtime cannot load it "
                                       f"({str(exc)[:200]})") from None

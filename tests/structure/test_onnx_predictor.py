@@ -17,7 +17,7 @@ from bio_mtl.structure.folders import (
     GRAPH_FILE,
     RECORD_FILE,
     graph_is_verified,
-    write_graph_record,
+    save_graph,
 )
 from bio_mtl.structure.onnx_predictor import OnnxGraph, load_onnx_predictor
 from bio_mtl.structure.pretrained import ACCURATE_MODEL, DEFAULT_MODEL, FAST_MODEL, load_model
@@ -114,10 +114,12 @@ def test_a_graph_without_a_valid_record_goes_to_the_torch_loader(tmp_path):
 def test_a_record_is_refused_for_a_graph_that_disagrees(tmp_path):
     folder = _network(5, conv_channels=8, conv_layers=1, lstm_layers=0).save(tmp_path / "m")
     save_onnx_graphs(folder)
+    kept = [(folder / name).read_bytes() for name in (GRAPH_FILE, RECORD_FILE)]
     with pytest.raises(CheckpointError, match=r"differs from the torch network by 0\.5"):
-        write_graph_record(folder, max_difference=0.5, tolerance=TOLERANCE)
+        save_graph(folder, b"another graph", max_difference=0.5, tolerance=TOLERANCE)
     with pytest.raises(CheckpointError):
-        write_graph_record(folder, max_difference=float("nan"), tolerance=TOLERANCE)
+        save_graph(folder, b"another graph", max_difference=float("nan"), tolerance=TOLERANCE)
+    assert [(folder / name).read_bytes() for name in (GRAPH_FILE, RECORD_FILE)] == kept
 
 
 def test_models_reading_esm_features_are_not_run_here(tmp_path):
@@ -192,6 +194,11 @@ def test_an_ensemble_can_list_members_of_a_shipped_model(tmp_path):
         assert a.keys() == b.keys()
         assert all(torch.equal(a[n], b[n]) for n in a)
     assert not Path(ROOT, "bio_mtl/resources", ACCURATE_MODEL, "member_0").exists()
+    # the PyTorch loader's ONNX backend finds the referenced members' graphs too
+    from bio_mtl.structure.backends import OnnxNetwork, to_backend
+
+    onnx = to_backend(accurate, "auto", threads=1, source=ACCURATE_MODEL)
+    assert [type(m) for m in onnx.members] == [OnnxNetwork] * 3
 
     mine = _network(6, conv_channels=8, conv_layers=1, lstm_layers=0).save(tmp_path / "m")
     folder = tmp_path / "ens"
