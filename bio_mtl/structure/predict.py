@@ -310,26 +310,23 @@ def _forward(network, config, seqs: list[str], embedder):
     and the probability of disorder ``(N, W)`` (``None`` where the network lacks the head), for
     one padded batch of sequence pieces (numpy arrays from a network that runs on numpy,
     :func:`_runs_on_numpy`, else torch tensors)."""
-    if _runs_on_numpy(network):
-        width = max(len(s) for s in seqs)
+    width = max(len(s) for s in seqs)
+    mask = np.arange(width) < np.array([len(s) for s in seqs])[:, None]
+    if config.input_dim is None:
         tokens = np.full((len(seqs), width), PAD_INDEX, dtype=np.int64)
         for i, seq in enumerate(seqs):
             tokens[i, :len(seq)] = encode_sequence(seq)
-        return network.probabilities(tokens, tokens != PAD_INDEX)
+        if _runs_on_numpy(network):
+            return network.probabilities(tokens, mask)
     import torch
 
-    width = max(len(s) for s in seqs)
-    mask = torch.zeros(len(seqs), width, dtype=torch.bool)
-    for i, seq in enumerate(seqs):
-        mask[i, :len(seq)] = True
     if config.input_dim is None:
-        inputs = torch.full((len(seqs), width), PAD_INDEX, dtype=torch.long)
-        for i, seq in enumerate(seqs):
-            inputs[i, :len(seq)] = torch.from_numpy(encode_sequence(seq))
+        inputs = torch.from_numpy(tokens)
     else:
         inputs = torch.zeros(len(seqs), width, config.input_dim)
         for i, f in enumerate(embedder(seqs)):
             inputs[i, :len(f)] = torch.as_tensor(np.asarray(f), dtype=torch.float32)
+    mask = torch.from_numpy(mask)
     out = network(inputs, mask=mask)
     p8 = out["ss8"].float().softmax(-1) if "ss8" in out else None
     derive_ss3 = "ss3" not in config.tasks or config.ss3_source == "ss8"
