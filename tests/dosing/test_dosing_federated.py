@@ -218,16 +218,24 @@ def test_simulation_personalised_with_tiny_one_ancestry_and_dropout_sites(tmp_pa
                            model.module_.heads["warfarin"].linear.weight)
 
 
-@pytest.mark.slow
-def test_cli_simulation_equals_the_deployment_runtime_on_localhost(tmp_path):
-    rows = simulate_cohort({"warfarin": 120}, seed=5)
-    rows["site"] = np.where(np.arange(120) < 70, "north", "south")
+def _train_two_sites(tmp_path, strategy, *, seed, sites, first):
+    """``biomtl train-dose --federated`` for one round over 120 simulated patients, the first
+    ``first`` at ``sites[0]``; returns the cohort, the output folder and the finished process."""
+    rows = simulate_cohort({"warfarin": 120}, seed=seed)
+    rows["site"] = np.where(np.arange(120) < first, *sites)
     data = tmp_path / "cohort.csv"
     rows.drop(columns=["stable"]).to_csv(data, index=False)
     out = tmp_path / "fed"
     done = _python("-m", "bio_mtl.cli", "train-dose", "--data", data, "--federated",
-                   "--site-column", "site", "--rounds", "1", "--strategy", "fedprox",
+                   "--site-column", "site", "--rounds", "1", "--strategy", strategy,
                    "--out", out)
+    return rows, out, done
+
+
+@pytest.mark.slow
+def test_cli_simulation_equals_the_deployment_runtime_on_localhost(tmp_path):
+    rows, out, done = _train_two_sites(tmp_path, "fedprox", seed=5, sites=("north", "south"),
+                                       first=70)
     assert "federated fedprox over 2 sites (north: 70, south: 50), 1 rounds" in done.stderr
     sim = DosingModel.load(out)
     record = json.loads((Path(out) / "config.json").read_text())["federated"]
@@ -244,14 +252,8 @@ def test_cli_simulation_equals_the_deployment_runtime_on_localhost(tmp_path):
 
 @pytest.mark.slow
 def test_cli_personalised_saves_each_site_model_under_out_sites(tmp_path):
-    rows = simulate_cohort({"warfarin": 120}, seed=6)
-    rows["site"] = np.where(np.arange(120) < 60, "east", "west")
-    data = tmp_path / "cohort.csv"
-    rows.drop(columns=["stable"]).to_csv(data, index=False)
-    out = tmp_path / "fed"
-    done = _python("-m", "bio_mtl.cli", "train-dose", "--data", data, "--federated",
-                   "--site-column", "site", "--rounds", "1", "--strategy", "personalised",
-                   "--out", out)
+    _, out, done = _train_two_sites(tmp_path, "personalised", seed=6, sites=("east", "west"),
+                                    first=60)
     assert f"(site models in {out}/sites)" in done.stderr
     assert sorted(p.name for p in (out / "sites").iterdir()) == ["east", "west"]
     shared = DosingModel.load(out)
